@@ -1,0 +1,53 @@
+"""Exact SimLM / TAS-B dual-encoder embedders for Haystack 3, stored in Qdrant."""
+
+from haystack.core.serialization_security import allow_deserialization_module
+
+from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.retriever import DualEncoderRetriever
+from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.encoding import DualEncoder
+from simlm_haystack.errors import (
+    CollectionMismatchError,
+    DataError,
+    ModelLoadError,
+    RecipeError,
+    SimlmHaystackError,
+)
+from simlm_haystack.models import load_model
+from simlm_haystack.qdrant import (
+    build_indexing_pipeline,
+    build_query_pipeline,
+    index_documents,
+    qdrant_document_store,
+)
+from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, resolve_recipe
+
+# Haystack 3 refuses to deserialise components from modules outside its allowlist. Importing this
+# package trusts its own components, so pipeline YAML that uses them loads with Pipeline.loads.
+# Without importing it first, pass allowed_modules=["simlm_haystack"] or set
+# HAYSTACK_DESERIALIZATION_ALLOWLIST=simlm_haystack.
+allow_deserialization_module("simlm_haystack")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RECIPES",
+    "RECIPE_FILE",
+    "CollectionMismatchError",
+    "DataError",
+    "DualEncoder",
+    "DualEncoderDocumentEmbedder",
+    "DualEncoderRetriever",
+    "DualEncoderTextEmbedder",
+    "ModelLoadError",
+    "Recipe",
+    "RecipeError",
+    "SimlmHaystackError",
+    "build_indexing_pipeline",
+    "build_query_pipeline",
+    "get_recipe",
+    "index_documents",
+    "load_model",
+    "qdrant_document_store",
+    "resolve_recipe",
+]

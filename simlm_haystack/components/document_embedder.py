@@ -1,0 +1,103 @@
+"""A Haystack component that embeds Documents as the model was trained to read passages."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+from haystack import Document, component
+
+from simlm_haystack.components.base import DualEncoderComponentBase
+
+
+@component
+class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
+    """Embeds Documents with a dual encoder, exactly as its recipe says.
+
+    The title comes from ``Document.meta[title_field]``: SimLM reads ``(title, text)`` as a token
+    pair (``"-"`` for a missing title); other recipes read ``title + " " + text``. Fields in
+    ``meta_fields_to_embed`` are joined before the content with ``embedding_separator``, as
+    Haystack's own embedders do.
+
+    ```python
+    from haystack import Document
+    from simlm_haystack import DualEncoderDocumentEmbedder
+
+    embedder = DualEncoderDocumentEmbedder(model="intfloat/simlm-base-msmarco-finetuned")
+    result = embedder.run([Document(content="Paris is the capital of France.", meta={"title": "Paris"})])
+    ```
+
+    All keyword arguments of the text embedder apply (``model``, ``recipe``, ``device``, ``token``,
+    ``batch_size``, ``progress_bar``, ``precision``, ``local_files_only``, ``trust_remote_code``,
+    ``revision``, ``model_kwargs``, ``tokenizer_kwargs``), plus:
+
+    :param title_field: The meta field that holds a document's title; ``None`` reads no title.
+    :param meta_fields_to_embed: Meta fields put before the content.
+    :param embedding_separator: The separator between those fields and the content.
+    """
+
+    def __init__(
+        self,
+        *,
+        title_field: str | None = "title",
+        meta_fields_to_embed: list[str] | None = None,
+        embedding_separator: str = "\n",
+        **kwargs: Any,
+    ) -> None:
+        # Haystack's @component rebuilds the class, so zero-argument super() cannot be used here.
+        DualEncoderComponentBase.__init__(self, **kwargs)
+        self.title_field = title_field
+        self.meta_fields_to_embed = list(meta_fields_to_embed or [])
+        self.embedding_separator = embedding_separator
+
+    def _init_parameters(self) -> dict[str, Any]:
+        return {
+            **DualEncoderComponentBase._init_parameters(self),
+            "title_field": self.title_field,
+            "meta_fields_to_embed": self.meta_fields_to_embed,
+            "embedding_separator": self.embedding_separator,
+        }
+
+    def _title_and_text(self, document: Document) -> tuple[str | None, str]:
+        title = document.meta.get(self.title_field) if self.title_field else None
+        meta_values = [
+            str(document.meta[key]) for key in self.meta_fields_to_embed if document.meta.get(key) is not None
+        ]
+        text = self.embedding_separator.join([*meta_values, document.content or ""])
+        return (None if title is None else str(title)), text
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """Embed Documents; returns new Documents with ``embedding`` set, the input left untouched.
+
+        :param documents: The Documents to embed.
+        :returns: ``{"documents": [...]}`` in the input order.
+        """
+        if not isinstance(documents, list):
+            raise TypeError(
+                f"{type(self).__name__} expects a list of Documents, got {type(documents).__name__}. "
+                "To embed a string, use DualEncoderTextEmbedder."
+            )
+        for position, document in enumerate(documents):
+            if not isinstance(document, Document):
+                raise TypeError(
+                    f"{type(self).__name__} expects a list of Documents; item {position} is {type(document).__name__}"
+                )
+        if not documents:
+            return {"documents": []}
+        encoder = self._warm_encoder()
+        titles, texts = zip(*(self._title_and_text(document) for document in documents), strict=True)
+        vectors = encoder.encode(
+            "document", list(texts), list(titles), batch_size=self.batch_size, progress_bar=self.progress_bar
+        )
+        return {
+            "documents": [
+                replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)
+            ]
+        }
+
+    @component.output_types(documents=list[Document])
+    async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """Like :meth:`run`, in a worker thread so that the event loop stays free."""
+        return await asyncio.to_thread(self.run, documents)

@@ -1,0 +1,21 @@
+"""The errors this package raises on purpose; each carries a message meant for the user."""
+
+
+class SimlmHaystackError(Exception):
+    """Base class: the command line prints these as one line and exits non-zero."""
+
+
+class RecipeError(SimlmHaystackError, ValueError):
+    """A recipe is unknown, malformed, or cannot be found for a model."""
+
+
+class ModelLoadError(SimlmHaystackError, OSError):
+    """A checkpoint cannot be loaded (not on disk, hub unreachable, wrong files)."""
+
+
+class CollectionMismatchError(SimlmHaystackError, ValueError):
+    """An existing Qdrant collection has another vector size or distance than the model needs."""
+
+
+class DataError(SimlmHaystackError, ValueError):
+    """Input data is missing or malformed; the message names the file and line."""
