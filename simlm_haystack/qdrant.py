@@ -48,9 +48,7 @@ def qdrant_document_store(
     """
     if isinstance(recipe_or_embedder, DualEncoderComponentBase):
         recipe = recipe_or_embedder.recipe
-        model_dim = model_embedding_dim(
-            recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only
-        )
+        model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
         if embedding_dim is not None and embedding_dim != model_dim:
             raise CollectionMismatchError(
                 f"embedding_dim={embedding_dim} disagrees with model {recipe_or_embedder.model!r} ({model_dim}-d)"

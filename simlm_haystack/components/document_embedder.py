@@ -93,7 +93,8 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         )
         return {
             "documents": [
-                replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)
+                replace(document, embedding=vector.tolist())
+                for document, vector in zip(documents, vectors, strict=True)
             ]
         }
 

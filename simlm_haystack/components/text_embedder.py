@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 from haystack import component
 
 from simlm_haystack.components.base import DualEncoderComponentBase

@@ -1,0 +1,162 @@
+"""The command line: parses arguments, calls the library, prints tables and progress.
+
+Every expected failure (bad input, a model that cannot be loaded, a collection that does not fit)
+is one line on stderr and exit code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from simlm_haystack.errors import SimlmHaystackError
+
+EXIT_USAGE = 2
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="hub id or local checkpoint directory")
+    parser.add_argument("--recipe", help="recipe name (found from the model when omitted)")
+    parser.add_argument("--precision", choices=["exact", "bf16"], default="exact")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
+
+
+def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--qdrant-path", default="qdrant_data", help="folder for embedded Qdrant (default)")
+    where.add_argument("--qdrant-url", help="a Qdrant server or cluster, e.g. http://localhost:6333")
+    parser.add_argument("--index", default="Document", help="the Qdrant collection name")
+    parser.add_argument("--shard-number", type=int, help="shards of a new collection (Qdrant cluster)")
+    parser.add_argument("--replication-factor", type=int, help="replicas of a new collection (Qdrant cluster)")
+
+
+def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
+    """The Qdrant store the arguments describe, sized and distanced from ``embedder``."""
+    from haystack.utils import Secret
+
+    from simlm_haystack.qdrant import qdrant_document_store
+
+    cluster = {
+        key: value
+        for key, value in (("shard_number", args.shard_number), ("replication_factor", args.replication_factor))
+        if value is not None
+    }
+    if args.qdrant_url:
+        return qdrant_document_store(
+            embedder,
+            url=args.qdrant_url,
+            index=args.index,
+            api_key=Secret.from_env_var("QDRANT_API_KEY", strict=False),
+            **cluster,
+        )
+    return qdrant_document_store(embedder, path=args.qdrant_path, index=args.index, **cluster)
+
+
+def _embedder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": args.model,
+        "recipe": args.recipe,
+        "precision": args.precision,
+        "batch_size": args.batch_size,
+        "local_files_only": args.local_files_only,
+    }
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+    from simlm_haystack.corpus import count_lines, read_documents
+    from simlm_haystack.qdrant import index_documents
+
+    if not os.path.isfile(args.corpus):
+        raise SimlmHaystackError(f"{args.corpus}: no such file")
+    embedder = DualEncoderDocumentEmbedder(**_embedder_kwargs(args), progress_bar=False)
+    store = store_from_args(args, embedder)
+    embedder.warm_up()
+    before = store.count_documents()
+    written = index_documents(
+        read_documents(args.corpus),
+        embedder,
+        store,
+        chunk_size=args.chunk_size,
+        total=count_lines(args.corpus),
+        progress_bar=not args.quiet,
+    )
+    print(
+        f"Indexed {written} documents from {args.corpus} into collection {store.index!r} "
+        f"({store.count_documents()} in the collection, {before} before; "
+        f"{embedder.embedding_dim}-d, {store.similarity}, recipe {embedder.recipe.name})"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+    from simlm_haystack.qdrant import build_query_pipeline
+
+    embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
+    store = store_from_args(args, embedder)
+    if store.count_documents() == 0:
+        raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
+    pipeline = build_query_pipeline(embedder, store, top_k=args.top_k)
+    for query in args.queries:
+        documents = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+        print(f"\n{query}")
+        for rank, document in enumerate(documents, start=1):
+            title = document.meta.get("title") or (document.content or "")[:80]
+            print(f"  {rank:>2}. {document.score:8.4f}  {document.id}  {title}")
+    return 0
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simlm-haystack", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="show library logs and tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="encode a JSONL / BEIR corpus.jsonl into Qdrant")
+    index.add_argument("corpus", help='JSONL with "_id"/"id", "title" and "text"/"content" per line')
+    _add_model_arguments(index)
+    _add_store_arguments(index)
+    index.add_argument("--chunk-size", type=int, default=1024, help="documents encoded and written at a time")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(handler=cmd_index)
+
+    search = commands.add_parser("search", help="top-k documents for one or more questions")
+    search.add_argument("queries", nargs="+", help="the questions")
+    _add_model_arguments(search)
+    _add_store_arguments(search)
+    search.add_argument("--top-k", type=int, default=10)
+    search.set_defaults(handler=cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.verbose:
+        logging.getLogger("haystack").setLevel(logging.ERROR)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    handler: Command = args.handler
+    try:
+        return handler(args)
+    except (SimlmHaystackError, OSError, ValueError) as error:
+        if args.verbose:
+            raise
+        print(f"simlm-haystack {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"simlm-haystack {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

