@@ -12,6 +12,9 @@ from simlm_haystack.encoding import PRECISIONS, DualEncoder, Precision
 from simlm_haystack.models import load_model
 from simlm_haystack.recipes import Recipe, resolve_recipe, serialize_recipe
 
+#: The default Hugging Face token: read from the environment at use, never serialised as a value.
+HF_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)
+
 
 class DualEncoderComponentBase:
     """Holds the init parameters both embedders take, and loads the shared model on ``warm_up``."""
@@ -22,7 +25,7 @@ class DualEncoderComponentBase:
         model: str,
         recipe: str | Recipe | dict[str, Any] | None = None,
         device: ComponentDevice | None = None,
-        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),
+        token: Secret | None = HF_TOKEN,
         batch_size: int = 32,
         progress_bar: bool = True,
         precision: Precision = "exact",

@@ -9,6 +9,7 @@ from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
+from simlm_haystack.components.base import HF_TOKEN
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe, serialize_recipe
@@ -49,7 +50,7 @@ class DualEncoderRetriever:
         top_k: int = 10,
         filters: dict[str, Any] | None = None,
         device: ComponentDevice | None = None,
-        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),
+        token: Secret | None = HF_TOKEN,
         precision: Precision = "exact",
         local_files_only: bool = False,
     ) -> None:
