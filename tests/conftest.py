@@ -39,8 +39,11 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
-def _save_tokenizer(directory: Path, model_max_length: int = 512) -> None:
-    tokenizer = BertTokenizerFast(vocab_file=str(minilm_dir() / "vocab.txt"), model_max_length=model_max_length)
+def _save_tokenizer(directory: Path, tokenizer_class: type = BertTokenizerFast) -> None:
+    # from_pretrained on the package's tokenizer files: in transformers 5, building a tokenizer
+    # from a bare vocab_file silently maps every token to [UNK].
+    tokenizer = tokenizer_class.from_pretrained(str(minilm_dir()))
+    assert tokenizer.tokenize("signal-transduction")[:2] == ["signal", "-"], "tokenizer vocabulary not loaded"
     tokenizer.save_pretrained(directory)
 
 
@@ -74,5 +77,5 @@ def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
         vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=512
     )
     DistilBertModel(config).save_pretrained(directory)
-    DistilBertTokenizerFast(vocab_file=str(minilm_dir() / "vocab.txt")).save_pretrained(directory)
+    _save_tokenizer(directory, DistilBertTokenizerFast)
     return str(directory)
