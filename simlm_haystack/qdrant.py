@@ -134,16 +134,18 @@ def index_documents(
     total: int | None = None,
     progress_bar: bool = True,
 ) -> int:
-    """Encode and write documents chunk by chunk through the indexing pipeline, in bounded memory.
+    """Encode and write documents chunk by chunk, in bounded memory.
 
-    Existing documents with the same ids are overwritten, so re-running after an interruption
-    leaves exactly one copy of each. Returns the number of documents written.
+    The same two components as :func:`build_indexing_pipeline`, run directly so that the caller's
+    embedder (a component can belong to only one Pipeline) can be used again afterwards. Existing
+    documents with the same ids are overwritten, so re-running after an interruption leaves exactly
+    one copy of each. Returns the number of documents written.
     """
-    pipeline = build_indexing_pipeline(document_embedder, document_store)
+    writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
         for chunk in _chunks(documents, chunk_size):
-            result = pipeline.run({"embedder": {"documents": chunk}})
-            written += result["writer"]["documents_written"]
+            embedded = document_embedder.run(chunk)["documents"]
+            written += writer.run(embedded)["documents_written"]
             progress.update(len(chunk))
     return written

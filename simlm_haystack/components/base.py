@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from haystack import default_from_dict, default_to_dict
@@ -81,6 +82,7 @@ class DualEncoderComponentBase:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """Deserialise a component written by :meth:`to_dict`."""
+        data = copy.deepcopy(data)  # deserialising in place would change the caller's dict
         init_parameters = data.get("init_parameters", {})
         if init_parameters.get("device") is not None:
             init_parameters["device"] = ComponentDevice.from_dict(init_parameters["device"])

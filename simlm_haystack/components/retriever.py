@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from haystack import Pipeline, default_from_dict, default_to_dict, super_component
@@ -101,6 +102,7 @@ class DualEncoderRetriever:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DualEncoderRetriever:
         """Deserialise a retriever written by :meth:`to_dict`."""
+        data = copy.deepcopy(data)  # deserialising in place would change the caller's dict
         init_parameters = data["init_parameters"]
         init_parameters["document_store"] = QdrantDocumentStore.from_dict(init_parameters["document_store"])
         if init_parameters.get("device") is not None:
