@@ -40,9 +40,9 @@ def test_existing_collection_with_other_size_or_distance_is_refused_before_writi
     store = qdrant_document_store(embedder, path=path, index="docs")
     index_documents([Document(id="a", content="x")], embedder, store, progress_bar=False)
     store.close()
-    with pytest.raises(CollectionMismatchError, match="384-d.*vector size '32'"):
+    with pytest.raises(CollectionMismatchError, match=r"384-d.*vector size '32'"):
         qdrant_document_store("simlm", embedding_dim=384, path=path, index="docs")
-    with pytest.raises(CollectionMismatchError, match="dot_product.*COSINE"):
+    with pytest.raises(CollectionMismatchError, match=r"dot_product.*COSINE"):
         qdrant_document_store("tas-b", embedding_dim=32, path=path, index="docs")
     reopened = qdrant_document_store(embedder, path=path, index="docs")
     assert reopened.count_documents() == 1  # nothing was lost by the refusals
