@@ -76,19 +76,24 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise SimlmHaystackError(f"{args.corpus}: no such file")
     embedder = DualEncoderDocumentEmbedder(**_embedder_kwargs(args), progress_bar=False)
     store = store_from_args(args, embedder)
-    embedder.warm_up()
-    before = store.count_documents()
-    written = index_documents(
-        read_documents(args.corpus),
-        embedder,
-        store,
-        chunk_size=args.chunk_size,
-        total=count_lines(args.corpus),
-        progress_bar=not args.quiet,
-    )
+    try:
+        embedder.warm_up()
+        before = store.count_documents()
+        written = index_documents(
+            read_documents(args.corpus),
+            embedder,
+            store,
+            chunk_size=args.chunk_size,
+            total=count_lines(args.corpus),
+            progress_bar=not args.quiet,
+            skip_existing=not args.reencode,
+        )
+        after = store.count_documents()
+    finally:
+        store.close()  # embedded Qdrant locks its folder until closed
     print(
-        f"Indexed {written} documents from {args.corpus} into collection {store.index!r} "
-        f"({store.count_documents()} in the collection, {before} before; "
+        f"Wrote {written} documents from {args.corpus} into collection {store.index!r} "
+        f"({after} in the collection, {before} before; "
         f"{embedder.embedding_dim}-d, {store.similarity}, recipe {embedder.recipe.name})"
     )
     return 0
@@ -100,15 +105,62 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     store = store_from_args(args, embedder)
-    if store.count_documents() == 0:
-        raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
-    pipeline = build_query_pipeline(embedder, store, top_k=args.top_k)
-    for query in args.queries:
-        documents = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
-        print(f"\n{query}")
-        for rank, document in enumerate(documents, start=1):
-            title = document.meta.get("title") or (document.content or "")[:80]
-            print(f"  {rank:>2}. {document.score:8.4f}  {document.id}  {title}")
+    try:
+        if store.count_documents() == 0:
+            raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
+        pipeline = build_query_pipeline(embedder, store, top_k=args.top_k)
+        for query in args.queries:
+            documents = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+            print(f"\n{query}")
+            for rank, document in enumerate(documents, start=1):
+                title = document.meta.get("title") or (document.content or "")[:80]
+                print(f"  {rank:>2}. {document.score:8.4f}  {document.id}  {title}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    import re
+    from pathlib import Path
+
+    from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+    from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+    from simlm_haystack.evaluation import evaluate, format_table, load_beir
+
+    collection = load_beir(args.data, splits=[args.split])  # bad data fails before a model is loaded
+    document_embedder = DualEncoderDocumentEmbedder(**_embedder_kwargs(args), progress_bar=False)
+    text_embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
+    if args.index is None:
+        # Its own collection per data set, model and recipe: evaluating replaces what the collection holds.
+        model_name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(args.model).name)
+        args.index = f"eval-{collection.path.resolve().name}-{model_name}-{document_embedder.recipe.name}"
+    store = store_from_args(args, document_embedder)
+    try:
+        result = evaluate(
+            document_embedder,
+            text_embedder,
+            store,
+            collection,
+            args.split,
+            top_k=args.top_k,
+            reindex=args.reindex,
+            progress_bar=not args.quiet,
+        )
+    finally:
+        store.close()
+    counts = result.counts
+    print(f"{args.model} (recipe {result.recipe['name']}) on {collection.path} [{args.split}]")
+    print(format_table([result], [result.recipe["name"]]))
+    print(
+        f"{counts['queries']} queries, {counts['documents']} documents, {counts['judgements']} judgements "
+        f"({counts['judgements_of_missing_documents']} of documents not in the corpus); collection {store.index!r} "
+        + ("reused" if result.reused_index else f"indexed in {result.timings['encode_documents_seconds']:.1f} s")
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"Wrote {args.out}")
     return 0
 
 
@@ -126,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(index)
     index.add_argument("--chunk-size", type=int, default=1024, help="documents encoded and written at a time")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument(
+        "--reencode", action="store_true", help="encode every document again, even those already stored unchanged"
+    )
     index.set_defaults(handler=cmd_index)
 
     search = commands.add_parser("search", help="top-k documents for one or more questions")
@@ -134,6 +189,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(search)
     search.add_argument("--top-k", type=int, default=10)
     search.set_defaults(handler=cmd_search)
+
+    evaluation = commands.add_parser("eval", help="nDCG@10, MRR@10 and recall of a model on a BEIR collection")
+    _add_model_arguments(evaluation)
+    evaluation.add_argument("--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    evaluation.add_argument("--split", default="test", help="the qrels split to evaluate")
+    evaluation.add_argument("--top-k", type=int, default=1000, help="documents retrieved per query")
+    evaluation.add_argument("--out", help="write the results as JSON to this file")
+    evaluation.add_argument("--reindex", action="store_true", help="encode the corpus again even if it is indexed")
+    evaluation.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_store_arguments(evaluation)
+    # No shared default collection: evaluating replaces what the collection holds (see cmd_eval).
+    evaluation.set_defaults(handler=cmd_eval, index=None)
     return parser
 
 

@@ -19,3 +19,7 @@ class CollectionMismatchError(SimlmHaystackError, ValueError):
 
 class DataError(SimlmHaystackError, ValueError):
     """Input data is missing or malformed; the message names the file and line."""
+
+
+class StoreError(SimlmHaystackError):
+    """Qdrant cannot be reached or a write failed; the message says how much was written and how to resume."""

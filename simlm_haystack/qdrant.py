@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -16,9 +18,15 @@ from tqdm.auto import tqdm
 from simlm_haystack.components.base import DualEncoderComponentBase
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-from simlm_haystack.errors import CollectionMismatchError
+from simlm_haystack.errors import CollectionMismatchError, SimlmHaystackError, StoreError
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, get_recipe
+
+logger = logging.getLogger(__name__)
+
+#: qdrant-client's embedded mode searches exhaustively in Python and warns past this many points.
+EMBEDDED_QDRANT_LIMIT = 20_000
+_warned_about_scale: set[str] = set()
 
 
 def qdrant_document_store(
@@ -89,6 +97,36 @@ def check_store(store: QdrantDocumentStore) -> None:
             f"({store.embedding_dim}-d, {store.similarity}): {error} "
             "Use another index name, or recreate_index=True to delete it and start again."
         ) from error
+    except Exception as error:
+        if not _is_transient(error):
+            raise
+        raise StoreError(f"Cannot reach Qdrant at {store.url or store.host}: {error}") from error
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Errors worth retrying: the server was unreachable, overloaded or timed out."""
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(error, UnexpectedResponse):
+        return error.status_code in (429, 500, 502, 503, 504)
+    return isinstance(error, ResponseHandlingException | ConnectionError | TimeoutError) or (
+        type(error).__module__.startswith(("httpx", "httpcore", "grpc"))
+    )
+
+
+def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
+    """Tell the user once per collection when embedded Qdrant stops being sensible."""
+    if store.url is not None or store.host is not None or store.index in _warned_about_scale:
+        return
+    if store.count_documents() > EMBEDDED_QDRANT_LIMIT:
+        _warned_about_scale.add(store.index)
+        logger.warning(
+            "Collection %r holds more than %d documents in embedded Qdrant, which searches them one by one "
+            "in Python. Run a Qdrant server (or Qdrant Cloud) and pass url=... (CLI: --qdrant-url) to get "
+            "an HNSW index; shard_number= and replication_factor= spread it over a cluster.",
+            store.index,
+            EMBEDDED_QDRANT_LIMIT,
+        )
 
 
 def build_indexing_pipeline(
@@ -125,6 +163,33 @@ def _chunks(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
         yield chunk
 
 
+def _already_written(store: QdrantDocumentStore, documents: list[Document]) -> set[str]:
+    """Ids of ``documents`` whose content and meta are in the store already (their vectors need no work)."""
+    stored = {document.id: document for document in store.get_documents_by_id([d.id for d in documents])}
+    return {
+        document.id
+        for document in documents
+        if document.id in stored
+        and stored[document.id].content == document.content
+        and stored[document.id].meta == document.meta
+    }
+
+
+def _write_with_retries(
+    writer: DocumentWriter, documents: list[Document], *, retries: int, backoff_seconds: float
+) -> int:
+    for attempt in range(retries + 1):
+        try:
+            return writer.run(documents)["documents_written"]
+        except Exception as error:
+            if attempt == retries or not _is_transient(error):
+                raise
+            delay = backoff_seconds * 2**attempt
+            logger.warning("Qdrant write failed (%s); retrying in %.1f s", error, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def index_documents(
     documents: Iterable[Document],
     document_embedder: DualEncoderDocumentEmbedder,
@@ -133,19 +198,45 @@ def index_documents(
     chunk_size: int = 1024,
     total: int | None = None,
     progress_bar: bool = True,
+    skip_existing: bool = True,
+    retries: int = 3,
+    backoff_seconds: float = 1.0,
 ) -> int:
-    """Encode and write documents chunk by chunk, in bounded memory.
+    """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
     The same two components as :func:`build_indexing_pipeline`, run directly so that the caller's
-    embedder (a component can belong to only one Pipeline) can be used again afterwards. Existing
-    documents with the same ids are overwritten, so re-running after an interruption leaves exactly
-    one copy of each. Returns the number of documents written.
+    embedder (a component can belong to only one Pipeline) can be used again afterwards. Writes
+    overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
+    stored with the same content and meta are not encoded again: re-running after an interruption
+    does only the missing work. Transient store errors are retried with exponential backoff; a
+    write that still fails raises :class:`StoreError` saying how much was written.
+
+    :returns: The number of documents written by this call (skipped ones not counted).
     """
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
-    written = 0
+    written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
         for chunk in _chunks(documents, chunk_size):
-            embedded = document_embedder.run(chunk)["documents"]
-            written += writer.run(embedded)["documents_written"]
+            try:
+                done = _already_written(document_store, chunk) if skip_existing else set()
+                todo = [document for document in chunk if document.id not in done]
+                if todo:
+                    embedded = document_embedder.run(todo)["documents"]
+                    written += _write_with_retries(writer, embedded, retries=retries, backoff_seconds=backoff_seconds)
+            except SimlmHaystackError:
+                raise  # already says what went wrong (e.g. a model that cannot be loaded)
+            except Exception as error:
+                if not (_is_transient(error) or isinstance(error, OSError)):
+                    raise
+                raise StoreError(
+                    f"Writing to Qdrant collection {document_store.index!r} failed after {written} documents "
+                    f"were written in this run ({type(error).__name__}: {error}). Everything written is kept: "
+                    "run the same command again to resume; documents already stored are skipped."
+                ) from error
+            skipped += len(chunk) - len(todo)
             progress.update(len(chunk))
+            progress.set_postfix(written=written, skipped=skipped, refresh=False)
+    if skipped:
+        logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
+    warn_if_too_large_for_embedded_mode(document_store)
     return written

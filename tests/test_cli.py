@@ -41,9 +41,9 @@ def test_index_then_search(tiny_bert: str, corpus: Path, tmp_path: Path, capsys)
     store = ["--qdrant-path", str(tmp_path / "q"), "--index", "docs", "--model", tiny_bert, "--recipe", "simlm"]
     code, out, _ = _run(["index", str(corpus), *store, "--quiet"], capsys)
     assert code == 0
-    assert "Indexed 3 documents" in out and "32-d, cosine, recipe simlm" in out
+    assert "Wrote 3 documents" in out and "32-d, cosine, recipe simlm" in out
     code, out, _ = _run(["index", str(corpus), *store, "--quiet"], capsys)
-    assert code == 0 and "(3 in the collection, 3 before" in out  # same ids: overwritten, not duplicated
+    assert code == 0 and "Wrote 0 documents" in out and "(3 in the collection, 3 before" in out  # unchanged: skipped
     code, out, _ = _run(["search", "heart attack", "bone", *store, "--top-k", "2"], capsys)
     assert code == 0
     assert out.count("  1. ") == 2 and out.count("  2. ") == 2
