@@ -19,6 +19,12 @@ from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 from simlm_haystack.models import LoadedModel
 from simlm_haystack.recipes import Recipe, Side
 
+#: WordPiece reads a word of up to 100 characters as at least one token (longer ones become one [UNK]),
+#: so cutting a text at this many characters per allowed token keeps every token the tokenizer would
+#: keep, and a megabyte-long document is never tokenised whole. (Only whitespace runs of thousands of
+#: characters inside the first max_length tokens could move the cut; such input is not a passage.)
+MAX_CHARACTERS_PER_TOKEN = 101
+
 Precision = Literal["exact", "bf16"]
 PRECISIONS: tuple[str, ...] = ("exact", "bf16")
 
@@ -28,6 +34,10 @@ def model_inputs(
 ) -> tuple[list[str], list[str] | None]:
     """The tokenizer's first and (for pair recipes) second sequences, prefixes and titles applied."""
     prefix = recipe.prefix(side)
+    limit = recipe.max_length(side) * MAX_CHARACTERS_PER_TOKEN
+    texts = [text[:limit] for text in texts]
+    if titles is not None:
+        titles = [None if title is None else title[:limit] for title in titles]
     if side == "query" or titles is None:
         if recipe.title_mode == "pair" and side == "document":
             return [prefix + recipe.default_title] * len(texts), list(texts)
@@ -148,4 +158,12 @@ class DualEncoder:
                 vectors = embed_features(self.loaded.model, batch, self.recipe)
                 output[indices] = vectors.float().cpu().numpy()
                 progress.update(len(indices))
+        # bf16 can overflow where fp32 does not; a NaN vector in Qdrant would silently poison search.
+        not_finite = np.flatnonzero(~np.isfinite(output).all(axis=1))
+        if not_finite.size:
+            shown = ", ".join(str(i) for i in not_finite[:10]) + (" ..." if not_finite.size > 10 else "")
+            raise ValueError(
+                f"The model produced non-finite values (NaN or inf) for {side} {shown} of this batch "
+                f"(precision={self.precision!r}); nothing was returned. Try precision='exact'."
+            )
         return output
