@@ -164,6 +164,96 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simlm_haystack.evaluation import load_beir
+    from simlm_haystack.evaluation.data import read_corpus
+    from simlm_haystack.training import (
+        DualEncoderTrainingArguments,
+        load_beir_training,
+        load_training_jsonl,
+        mine_hard_negatives,
+        passage_from_document,
+        save_training_jsonl,
+        train,
+    )
+
+    # Every data problem is reported before a model is loaded.
+    if Path(args.train).is_dir():
+        collection = load_beir(args.train, splits=[args.split])
+        examples, documents = load_beir_training(collection, args.split), collection.documents
+    else:
+        documents = read_corpus(args.corpus) if args.corpus else None
+        corpus = {document.id: passage_from_document(document) for document in documents or []}
+        examples = load_training_jsonl(args.train, corpus=corpus if documents is not None else None)
+    eval_collection = load_beir(args.eval, splits=[args.eval_split]) if args.eval else None
+    if args.mine_negatives:
+        if documents is None:
+            raise SimlmHaystackError("--mine-negatives needs a corpus: a BEIR folder as --train, or --corpus")
+        from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+        from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+        from simlm_haystack.qdrant import qdrant_document_store
+
+        document_embedder = DualEncoderDocumentEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)
+        text_embedder = DualEncoderTextEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)
+        store = qdrant_document_store(document_embedder, location=":memory:")
+        examples = mine_hard_negatives(
+            document_embedder,
+            text_embedder,
+            store,
+            examples,
+            documents,
+            ranks=tuple(args.mine_ranks),
+            margin=args.mine_margin,
+            progress_bar=not args.quiet,
+        )
+        print(f"Mined hard negatives into {save_training_jsonl(examples, Path(args.output) / 'train-mined.jsonl')}")
+    evaluating = eval_collection is not None
+    training_args = DualEncoderTrainingArguments(
+        output_dir=args.output,
+        loss=args.loss,
+        n_negatives=args.negatives,
+        gradcache_chunk_size=args.gradcache_chunk_size,
+        tas_clusters=args.tas_clusters,
+        per_device_train_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup,
+        weight_decay=args.weight_decay,
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        bf16=args.bf16,
+        seed=args.seed,
+        save_strategy="steps",
+        save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit,
+        eval_strategy="steps" if evaluating else "no",
+        eval_steps=args.save_steps,
+        eval_split=args.eval_split,
+        load_best_model_at_end=evaluating,
+        metric_for_best_model="nDCG@10" if evaluating else None,
+        logging_steps=args.logging_steps,
+        disable_tqdm=args.quiet,
+        report_to=[],
+    )
+    trainer = train(
+        args.model,
+        examples,
+        training_args,
+        recipe=args.recipe,
+        eval_collection=eval_collection,
+        resume_from_checkpoint=args.resume,
+    )
+    best = trainer.state.best_model_checkpoint
+    print(
+        f"Trained {trainer.state.global_step} steps on {len(examples)} queries; saved "
+        + (f"the best checkpoint ({best}, nDCG@10 {trainer.state.best_metric:.2f}) " if best else "the model ")
+        + f"with its tokenizer and recipe to {args.output}"
+    )
+    return 0
+
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -201,6 +291,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_arguments(evaluation)
     # No shared default collection: evaluating replaces what the collection holds (see cmd_eval).
     evaluation.set_defaults(handler=cmd_eval, index=None)
+
+    training = commands.add_parser(
+        "train", help="fine-tune a dual encoder with its recipe (see simlm_haystack.training)"
+    )
+    training.add_argument("--model", required=True, help="hub id or local checkpoint directory to start from")
+    training.add_argument("--recipe", help="recipe name (found from the model when omitted)")
+    training.add_argument("--train", required=True, help="training JSONL, or a BEIR folder (its --split qrels)")
+    training.add_argument("--corpus", help="corpus.jsonl to look up document ids of the training JSONL")
+    training.add_argument("--split", default="train", help="qrels split of a BEIR --train folder")
+    training.add_argument("--eval", help="BEIR folder evaluated during training (nDCG@10 picks the best checkpoint)")
+    training.add_argument("--eval-split", default="dev", help="qrels split of the --eval folder")
+    training.add_argument("--output", required=True, help="output directory (checkpoints, then the final model)")
+    training.add_argument("--loss", default="infonce", choices=["infonce", "margin-mse", "kl", "pair"])
+    training.add_argument("--negatives", type=int, default=1, help="hard negatives per query (0: in-batch only)")
+    training.add_argument("--mine-negatives", action="store_true", help="mine hard negatives with --model first")
+    training.add_argument("--mine-ranks", type=int, nargs=2, default=(10, 100), metavar=("START", "STOP"))
+    training.add_argument("--mine-margin", type=float, help="keep candidates scoring this much below every positive")
+    training.add_argument("--epochs", type=float, default=3)
+    training.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (overrides --epochs)")
+    training.add_argument("--batch-size", type=int, default=32, help="queries per batch (per device)")
+    training.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    training.add_argument("--gradcache-chunk-size", type=int, help="GradCache: texts embedded at a time")
+    training.add_argument("--learning-rate", type=float, default=2e-5)
+    training.add_argument("--warmup", type=float, default=0.1, help="warm-up steps, or a fraction of all steps")
+    training.add_argument("--weight-decay", type=float, default=0.01)
+    training.add_argument("--tas-clusters", type=int, default=0, help="TAS-Balanced batches from k-means clusters")
+    training.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    training.add_argument("--seed", type=int, default=42)
+    training.add_argument("--save-steps", type=int, default=500, help="checkpoint (and evaluate) every N steps")
+    training.add_argument("--save-total-limit", type=int, help="keep at most this many checkpoints")
+    training.add_argument("--logging-steps", type=int, default=10)
+    training.add_argument(
+        "--resume", nargs="?", const=True, help="resume from the last checkpoint in --output, or from this one"
+    )
+    training.add_argument("--quiet", action="store_true", help="no progress bars")
+    training.set_defaults(handler=cmd_train)
     return parser
 
 
