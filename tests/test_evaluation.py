@@ -14,8 +14,10 @@ import torch
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.cli import main
+from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.evaluation import (
     DEFAULT_MEASURES,
+    BeirCollection,
     EvaluationResult,
     calc_metrics,
     evaluate,
@@ -171,21 +173,27 @@ def _assert_same_ranking(
     assert identical >= identical_top10 * len(query_ids)
 
 
-@pytest.mark.parametrize(("model_fixture", "recipe"), [("tiny_bert", "simlm"), ("tiny_distilbert", "tas-b")])
-def test_qdrant_ranks_as_exact_numpy_search_over_the_same_vectors(
-    request: pytest.FixtureRequest, sample_dir: Path, model_fixture: str, recipe: str
-) -> None:
-    document_embedder, text_embedder = embedders(request.getfixturevalue(model_fixture), recipe)
+def _assert_ranks_as_exact_search(result: EvaluationResult, encoder: DualEncoder, collection: BeirCollection) -> None:
+    documents = collection.documents
+    vectors = encoder.encode("document", [d.content for d in documents], [d.meta.get("title") for d in documents])
+    queries = collection.judged_queries(result.split)
+    query_vectors = encoder.encode("query", list(queries.values()))
+    # cosine recipes store unit vectors, so one dot product covers both similarities
+    _assert_same_ranking(result.run, query_vectors @ vectors.T, [d.id for d in documents], list(queries))
+
+
+def test_qdrant_ranks_as_exact_numpy_search_cosine(sample_run) -> None:
+    result, text_embedder, _, collection = sample_run
+    _assert_ranks_as_exact_search(result, text_embedder.encoder, collection)
+
+
+def test_qdrant_ranks_as_exact_numpy_search_dot_product(tiny_distilbert: str, sample_dir: Path) -> None:
+    document_embedder, text_embedder = embedders(tiny_distilbert, "tas-b")
     collection = load_beir(sample_dir)
     store = qdrant_document_store(document_embedder, index="exact")
     result = evaluate(document_embedder, text_embedder, store, collection, top_k=20, progress_bar=False)
-    encoder = document_embedder.encoder
-    documents = collection.documents
-    vectors = encoder.encode("document", [d.content for d in documents], [d.meta.get("title") for d in documents])
-    queries = collection.judged_queries("test")
-    query_vectors = text_embedder.encoder.encode("query", list(queries.values()))
-    # cosine recipes store unit vectors, so one dot product covers both similarities
-    _assert_same_ranking(result.run, query_vectors @ vectors.T, [d.id for d in documents], list(queries))
+    assert store.similarity == "dot_product"
+    _assert_ranks_as_exact_search(result, text_embedder.encoder, collection)
 
 
 def test_batched_queries_and_the_text_embedder_one_by_one_retrieve_the_same(sample_run) -> None:
