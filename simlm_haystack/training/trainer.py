@@ -27,6 +27,7 @@ from transformers import (
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
@@ -287,6 +288,8 @@ def build_trainer(
     The data is checked against what the loss and sampler need before any step is taken.
     """
     recipe = resolve_recipe(model, recipe)
+    # Seeded before loading: weights the checkpoint lacks (an unused pooler) are initialised the same every run.
+    set_seed(args.seed)
     network, tokenizer = load_trainable(model)
     loss = build_loss(
         args.loss,
