@@ -14,7 +14,7 @@ Python::
     examples = load_beir_training("scifact", split="train")       # or load_training_jsonl(path, corpus=...)
     args = DualEncoderTrainingArguments(output_dir="out", loss="infonce", n_negatives=0,
                                         per_device_train_batch_size=32, learning_rate=3e-5,
-                                        num_train_epochs=3, warmup_steps=0.1, bf16=True, seed=42)
+                                        num_train_epochs=3, warmup_steps=0.1, seed=42)
     train("sentence-transformers/all-MiniLM-L6-v2", examples, args, recipe="simlm")
 
 Command line (one process)::
@@ -28,6 +28,9 @@ Several GPUs or machines: the trainer is a ``transformers.Trainer``, so the same
     torchrun --nproc_per_node 4 -m simlm_haystack.cli train --model M --recipe simlm \\
         --train data.jsonl --corpus corpus.jsonl --output out --bf16
     accelerate launch --num_processes 4 -m simlm_haystack.cli train ...
+
+``bf16=True`` (``--bf16``) trains under bf16 autocast: faster on GPUs and on CPUs with AVX-512 BF16
+or AMX; on a CPU without them (AVX2 only) PyTorch emulates it and it is several times slower.
 
 With several processes, in-batch negatives are those of each device's batch (no all-gather), and
 GradCache (``--gradcache-chunk-size``) runs one backward pass per chunk, which DistributedDataParallel

@@ -9,7 +9,6 @@ decay, gradient accumulation, bf16 autocast, checkpoints, resuming, several GPUs
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,6 @@ from simlm_haystack.recipes import Recipe, resolve_recipe
 from simlm_haystack.training.data import Passage, TrainingDataset, TrainingExample, check_examples
 from simlm_haystack.training.losses import build_loss
 from simlm_haystack.training.samplers import ShuffledBatchSampler, TasBalancedBatchSampler
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
