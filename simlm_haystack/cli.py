@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id or local checkpoint directory")
     parser.add_argument("--recipe", help="recipe name (found from the model when omitted)")
-    parser.add_argument("--precision", choices=["exact", "bf16"], default="exact")
+    parser.add_argument("--precision", choices=["exact", "fast", "bf16"], default="exact")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
 

@@ -7,8 +7,12 @@ Inference (the components) and training (the trainer) both go through :func:`tok
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
+from itertools import chain
+from multiprocessing import get_context
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +20,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from simlm_haystack.models import LoadedModel
+from simlm_haystack.fast import cls_forward, native_bf16
+from simlm_haystack.models import LoadedModel, load_model
 from simlm_haystack.recipes import Recipe, Side
 
 #: WordPiece reads a word of up to 100 characters as at least one token (longer ones become one [UNK]),
@@ -25,8 +30,13 @@ from simlm_haystack.recipes import Recipe, Side
 #: characters inside the first max_length tokens could move the cut; such input is not a passage.)
 MAX_CHARACTERS_PER_TOKEN = 101
 
-Precision = Literal["exact", "bf16"]
-PRECISIONS: tuple[str, ...] = ("exact", "bf16")
+#: ``"exact"``: the fp32 reference forward, bit for bit what training computes.
+#: ``"fast"``: the same maths, faster: [CLS] recipes compute the last layer for [CLS] only
+#: (~1e-6 from exact), and bf16 autocast is added only where bf16 is native (CPUs with AVX-512
+#: BF16 or AMX, GPUs); elsewhere it stays fp32, because emulated bf16 is slower than fp32.
+#: ``"bf16"``: bf16 autocast everywhere (plus the [CLS]-only last layer); min cosine to exact ~0.9999.
+Precision = Literal["exact", "fast", "bf16"]
+PRECISIONS: tuple[str, ...] = ("exact", "fast", "bf16")
 
 
 def model_inputs(
@@ -91,18 +101,63 @@ def embed_features(model: PreTrainedModel, features: dict[str, torch.Tensor], re
     return pool(output.last_hidden_state, features["attention_mask"], recipe)
 
 
+class _FlatEncoding:
+    """A tokenised corpus as one flat int64 array per input plus row offsets.
+
+    Built once per :meth:`DualEncoder.encode` call, so that padding a batch is one numpy gather
+    instead of a Python loop over its rows.
+    """
+
+    def __init__(self, encoding: BatchEncoding, names: Sequence[str]) -> None:
+        rows = encoding["input_ids"]
+        self.lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        self.offsets = np.concatenate(([0], np.cumsum(self.lengths)[:-1])).astype(np.int64)
+        total = int(self.lengths.sum())
+        self.flat = {
+            name: np.fromiter(chain.from_iterable(encoding[name]), dtype=np.int64, count=total) for name in names
+        }
+
+    def pad(self, indices: np.ndarray, pad_token_id: int) -> dict[str, torch.Tensor]:
+        """Dynamic padding: the chosen rows, right-padded to the longest of them."""
+        lengths = self.lengths[indices]
+        columns = np.arange(int(lengths.max()))
+        real = columns[None, :] < lengths[:, None]
+        # Padding positions gather the row's first token, then get the fill value.
+        positions = self.offsets[indices][:, None] + np.where(real, columns[None, :], 0)
+        batch = {}
+        for name, flat in self.flat.items():
+            fill = pad_token_id if name == "input_ids" else 0
+            batch[name] = torch.from_numpy(np.where(real, flat[positions], fill))
+        return batch
+
+
 def _pad_batch(encoding: BatchEncoding, indices: np.ndarray, pad_token_id: int, names: Sequence[str]) -> dict[str, Any]:
-    """Dynamic padding: stack the chosen rows to the longest of them, in one numpy array per input."""
-    lengths = [len(encoding["input_ids"][i]) for i in indices]
-    width = max(lengths)
-    batch = {}
-    for name in names:
-        fill = pad_token_id if name == "input_ids" else 0
-        array = np.full((len(indices), width), fill, dtype=np.int64)
-        for row, (i, length) in enumerate(zip(indices, lengths, strict=True)):
-            array[row, :length] = encoding[name][i]
-        batch[name] = torch.from_numpy(array)
-    return batch
+    """Dynamic padding of the chosen rows of ``encoding``, to the longest of them."""
+    return _FlatEncoding(encoding, names).pad(np.asarray(indices), pad_token_id)
+
+
+def _cpu_threads() -> int:
+    """The cores this process may use (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+_worker_encoder: DualEncoder | None = None
+
+
+def _start_worker(source: str, device: str, recipe: Recipe, precision: Precision, threads: int) -> None:
+    global _worker_encoder
+    torch.set_num_threads(threads)
+    _worker_encoder = DualEncoder(load_model(source, device=device, local_files_only=True), recipe, precision=precision)
+
+
+def _encode_in_worker(
+    side: Side, texts: Sequence[str], titles: Sequence[str | None] | None, batch_size: int
+) -> np.ndarray:
+    assert _worker_encoder is not None, "worker not initialised"
+    return _worker_encoder.encode(side, texts, titles, batch_size=batch_size)
 
 
 class DualEncoder:
@@ -122,10 +177,23 @@ class DualEncoder:
     def embedding_dim(self) -> int:
         return self.loaded.embedding_dim
 
-    def _autocast(self) -> Any:
+    def _uses_bf16(self) -> bool:
         if self.precision == "bf16":
+            return True
+        return self.precision == "fast" and (self.loaded.model.device.type != "cpu" or native_bf16())
+
+    def _autocast(self) -> Any:
+        if self._uses_bf16():
             return torch.autocast(device_type=self.loaded.model.device.type, dtype=torch.bfloat16)
         return nullcontext()
+
+    def _embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Inference only. ``exact`` is :func:`embed_features` itself; fast modes skip work nobody reads."""
+        if self.precision != "exact" and self.recipe.pooling == "cls":
+            first = cls_forward(self.loaded.model, batch)
+            if first is not None:
+                return pool(first.unsqueeze(1), batch["attention_mask"], self.recipe)
+        return embed_features(self.loaded.model, batch, self.recipe)
 
     def encode(
         self,
@@ -140,10 +208,9 @@ class DualEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
         tokenizer = self.loaded.tokenizer
-        encoding = tokenize(tokenizer, self.recipe, side, texts, titles)
-        lengths = np.fromiter((len(ids) for ids in encoding["input_ids"]), dtype=np.int64, count=len(texts))
+        flat = _FlatEncoding(tokenize(tokenizer, self.recipe, side, texts, titles), self.input_names)
         # Longest first: similar lengths share a batch (little padding), and a too-large batch fails at once.
-        order = np.argsort(-lengths, kind="stable")
+        order = np.argsort(-flat.lengths, kind="stable")
         output = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
         device = self.loaded.model.device
         with (
@@ -153,9 +220,9 @@ class DualEncoder:
         ):
             for start in range(0, len(texts), batch_size):
                 indices = order[start : start + batch_size]
-                batch = _pad_batch(encoding, indices, tokenizer.pad_token_id or 0, self.input_names)
+                batch = flat.pad(indices, tokenizer.pad_token_id or 0)
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                vectors = embed_features(self.loaded.model, batch, self.recipe)
+                vectors = self._embed_batch(batch)
                 output[indices] = vectors.float().cpu().numpy()
                 progress.update(len(indices))
         # bf16 can overflow where fp32 does not; a NaN vector in Qdrant would silently poison search.
@@ -167,3 +234,57 @@ class DualEncoder:
                 f"(precision={self.precision!r}); nothing was returned. Try precision='exact'."
             )
         return output
+
+    def encode_multi_process(
+        self,
+        side: Side,
+        texts: Sequence[str],
+        titles: Sequence[str | None] | None = None,
+        *,
+        devices: Sequence[str] | None = None,
+        batch_size: int = 32,
+        chunk_size: int = 4096,
+    ) -> np.ndarray:
+        """Like :meth:`encode`, spread over one worker process per entry of ``devices``.
+
+        ``devices`` defaults to one ``"cpu"`` worker per two usable cores (so each worker's matmuls
+        still use two threads); ``["cuda:0", "cuda:1"]`` uses two GPUs. CPU workers share the cores
+        evenly. Each worker loads the model from :attr:`LoadedModel.source` (a local directory or
+        a cached hub id), so the vectors are the ones :meth:`encode` returns. Texts go out in
+        chunks of ``chunk_size`` and come back in order.
+        """
+        if len(texts) == 0:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        cores = _cpu_threads()
+        devices = list(devices) if devices else ["cpu"] * max(1, cores // 2)
+        cpu_workers = sum(1 for device in devices if device.startswith("cpu"))
+        threads = max(1, cores // max(1, cpu_workers))
+        if titles is not None and len(titles) != len(texts):
+            raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
+        starts = range(0, len(texts), chunk_size)
+        # spawn, not fork: a forked child inherits the parent's OpenMP thread pool in a broken state.
+        context = get_context("spawn")
+        executors = [
+            ProcessPoolExecutor(
+                1,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(self.loaded.source, device, self.recipe, self.precision, threads),
+            )
+            for device in devices
+        ]
+        try:
+            futures = [
+                executors[number % len(executors)].submit(
+                    _encode_in_worker,
+                    side,
+                    list(texts[start : start + chunk_size]),
+                    None if titles is None else list(titles[start : start + chunk_size]),
+                    batch_size,
+                )
+                for number, start in enumerate(starts)
+            ]
+            return np.concatenate([future.result() for future in futures])
+        finally:
+            for executor in executors:
+                executor.shutdown(cancel_futures=True)

@@ -38,7 +38,7 @@ class DualEncoderRetriever:
     :param filters: Haystack filters applied to every search.
     :param device: The device for the query encoder.
     :param token: The Hugging Face token for private models.
-    :param precision: ``"exact"`` or ``"bf16"``.
+    :param precision: ``"exact"`` (default), ``"fast"`` or ``"bf16"``; see :class:`DualEncoderTextEmbedder`.
     :param local_files_only: Never ask the Hugging Face Hub.
     """
 

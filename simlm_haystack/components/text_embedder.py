@@ -27,7 +27,11 @@ class DualEncoderTextEmbedder(DualEncoderComponentBase):
     :param token: The Hugging Face token for private models.
     :param batch_size: Texts per forward pass.
     :param progress_bar: Unused for a single query; kept so both embedders take the same settings.
-    :param precision: ``"exact"`` (fp32) or ``"bf16"`` (bf16 autocast).
+    :param precision: ``"exact"`` (default): the fp32 reference forward, what training computes.
+        ``"fast"``: the same maths with less work ([CLS] recipes compute the last layer for [CLS]
+        only, ~1e-6 from exact) and bf16 autocast only where bf16 is native (AVX-512 BF16 / AMX
+        CPUs, GPUs). ``"bf16"``: bf16 autocast everywhere; on CPUs without native bf16 (e.g. AMD
+        Zen 3) it is several times slower than fp32. See BENCHMARKS.md, "Speed on a plain CPU".
     :param local_files_only: Never ask the Hugging Face Hub.
     :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
     :param revision: A branch, tag or commit of the hub model.

@@ -1,0 +1,114 @@
+"""Writing into embedded Qdrant, encoding excluded: our ``index_documents`` vs Haystack's DocumentWriter.
+
+Both write the full SciFact corpus (5,183 documents) with precomputed random 384-d vectors into a
+fresh embedded Qdrant collection. Ours streams the corpus file through ``index_documents`` (chunks
+of 1,024, resumable checks included) with an embedder stand-in that attaches the vectors; the peer is
+``DocumentWriter(document_store=store)`` with default settings, given the whole list as a pipeline
+would. Each run is a fresh child process, alternating, so peak RSS (ru_maxrss) is per writer.
+
+    .venv/bin/python benchmarks/speed_indexing.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from haystack import Document, component
+
+CORPUS = Path("/work/shared/data/scifact/corpus.jsonl")
+RESULTS = Path(__file__).resolve().parent / "results" / "speed_indexing.json"
+DIM = 384
+
+
+def vector_for(document_id: str) -> list[float]:
+    """A fixed random unit vector per document, made when needed (nothing precomputed stays in memory)."""
+    vector = np.random.default_rng(zlib.crc32(document_id.encode())).standard_normal(DIM).astype(np.float32)
+    return (vector / np.linalg.norm(vector)).tolist()
+
+
+@component
+class PrecomputedEmbedder:
+    """Stands in for the document embedder: attaches each document's vector, so encoding costs nothing."""
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        for document in documents:
+            document.embedding = vector_for(document.id)
+        return {"documents": documents}
+
+
+def child(writer: str) -> None:
+    from haystack.components.writers import DocumentWriter
+
+    from simlm_haystack import index_documents, qdrant_document_store
+    from simlm_haystack.corpus import read_documents
+
+    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory() as directory:
+        store = qdrant_document_store("minilm", embedding_dim=DIM, path=directory, index="scifact")
+        start = time.perf_counter()
+        if writer == "ours":
+            written = index_documents(read_documents(CORPUS), PrecomputedEmbedder(), store, progress_bar=False)
+        else:
+            documents = PrecomputedEmbedder().run(list(read_documents(CORPUS)))["documents"]
+            written = DocumentWriter(document_store=store).run(documents)["documents_written"]
+        seconds = time.perf_counter() - start
+        assert store.count_documents() == written
+        store.client.close()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"written": written, "seconds": seconds, "peak_rss_mib": peak_kib / 1024,
+                      "rss_before_indexing_mib": baseline_kib / 1024}))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", choices=["ours", "haystack"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], "haystack": []}
+    for _ in range(args.rounds):
+        for writer in runs:
+            output = subprocess.run(
+                [sys.executable, __file__, "--child", writer], capture_output=True, text=True, check=True
+            ).stdout
+            runs[writer].append(json.loads(output.strip().splitlines()[-1]))
+            print(writer, runs[writer][-1], flush=True)
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "rounds": args.rounds,
+        "writers": {
+            writer: {
+                "documents": values[0]["written"],
+                "docs_per_s_median": statistics.median(v["written"] / v["seconds"] for v in values),
+                "peak_rss_mib_median": statistics.median(v["peak_rss_mib"] for v in values),
+                "rss_before_indexing_mib_median": statistics.median(v["rss_before_indexing_mib"] for v in values),
+            }
+            for writer, values in runs.items()
+        },
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+    }
+    ours, peer = results["writers"]["ours"], results["writers"]["haystack"]
+    results["ratio_docs_per_s_ours_to_haystack"] = ours["docs_per_s_median"] / peer["docs_per_s_median"]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Query latency: one query at a time, end to end, through ``build_query_pipeline`` over SciFact.
+
+The SciFact corpus (5,183 documents) is written to embedded Qdrant with random unit vectors of the
+model's size (searching costs the same whatever the vectors are; encoding the corpus is measured in
+speed_documents.py). Then each SciFact query runs alone: the text embedder (all-MiniLM-L6-v2,
+minilm recipe) and a Qdrant top-10 search. The embedder alone is timed too, to split the cost.
+
+    .venv/bin/python benchmarks/speed_query.py --queries 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simlm_haystack import DualEncoderTextEmbedder, build_query_pipeline, qdrant_document_store
+from simlm_haystack.corpus import read_documents
+from simlm_haystack.models import local_model_path
+
+DATA = Path("/work/shared/data/scifact")
+RESULTS = Path(__file__).resolve().parent / "results" / "speed_query.json"
+
+
+def percentiles(milliseconds: list[float]) -> dict[str, float]:
+    return {"p50_ms": float(np.percentile(milliseconds, 50)), "p99_ms": float(np.percentile(milliseconds, 99))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--precision", default="exact")
+    args = parser.parse_args()
+
+    model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
+    queries = [json.loads(line)["text"] for line in (DATA / "queries.jsonl").open(encoding="utf-8")][: args.queries]
+    with tempfile.TemporaryDirectory() as directory:
+        store = qdrant_document_store("minilm", embedding_dim=384, path=directory, index="scifact")
+        rng = np.random.default_rng(0)
+        documents = list(read_documents(DATA / "corpus.jsonl"))
+        vectors = rng.standard_normal((len(documents), 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for document, vector in zip(documents, vectors, strict=True):
+            document.embedding = vector.tolist()
+        store.write_documents(documents)
+
+        embedder = DualEncoderTextEmbedder(model=model, recipe="minilm", precision=args.precision, progress_bar=False)
+        pipeline = build_query_pipeline(embedder, store, top_k=10)
+        for query in queries[:5]:  # warm-up
+            pipeline.run({"text_embedder": {"text": query}})
+        end_to_end, embedding_only = [], []
+        for query in queries:
+            start = time.perf_counter()
+            found = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+            end_to_end.append((time.perf_counter() - start) * 1e3)
+            assert len(found) == 10
+            start = time.perf_counter()
+            embedder.run(query)
+            embedding_only.append((time.perf_counter() - start) * 1e3)
+        count = store.count_documents()
+        store.client.close()
+
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "precision": args.precision,
+        "corpus_documents": count,
+        "corpus_vectors": "random unit vectors, 384-d (cosine)",
+        "queries": len(queries),
+        "end_to_end": percentiles(end_to_end),
+        "text_embedder_only": percentiles(embedding_only),
+        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
