@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,9 +45,7 @@ class PrecomputedEmbedder:
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
-        for document in documents:
-            document.embedding = vector_for(document.id)
-        return {"documents": documents}
+        return {"documents": [replace(document, embedding=vector_for(document.id)) for document in documents]}
 
 
 def child(writer: str) -> None:
@@ -66,7 +65,7 @@ def child(writer: str) -> None:
             written = DocumentWriter(document_store=store).run(documents)["documents_written"]
         seconds = time.perf_counter() - start
         assert store.count_documents() == written
-        store.client.close()
+        store.close()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"written": written, "seconds": seconds, "peak_rss_mib": peak_kib / 1024,
                       "rss_before_indexing_mib": baseline_kib / 1024}))  # fmt: skip

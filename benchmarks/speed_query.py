@@ -4,6 +4,8 @@ The SciFact corpus (5,183 documents) is written to embedded Qdrant with random u
 model's size (searching costs the same whatever the vectors are; encoding the corpus is measured in
 speed_documents.py). Then each SciFact query runs alone: the text embedder (all-MiniLM-L6-v2,
 minilm recipe) and a Qdrant top-10 search. The embedder alone is timed too, to split the cost.
+The modes alternate query by query in one process (``exact`` and ``fast``: one intra-op thread
+for a single text).
 
     .venv/bin/python benchmarks/speed_query.py --queries 300
 """
@@ -16,6 +18,7 @@ import os
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +40,7 @@ def percentiles(milliseconds: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--precision", default="exact")
+    parser.add_argument("--modes", nargs="+", default=["exact", "fast"])
     args = parser.parse_args()
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
@@ -48,36 +51,43 @@ def main() -> None:
         documents = list(read_documents(DATA / "corpus.jsonl"))
         vectors = rng.standard_normal((len(documents), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        for document, vector in zip(documents, vectors, strict=True):
-            document.embedding = vector.tolist()
-        store.write_documents(documents)
+        store.write_documents(
+            [replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)]
+        )
 
-        embedder = DualEncoderTextEmbedder(model=model, recipe="minilm", precision=args.precision, progress_bar=False)
-        pipeline = build_query_pipeline(embedder, store, top_k=10)
-        for query in queries[:5]:  # warm-up
-            pipeline.run({"text_embedder": {"text": query}})
-        end_to_end, embedding_only = [], []
+        embedders = {
+            mode: DualEncoderTextEmbedder(model=model, recipe="minilm", precision=mode, progress_bar=False)
+            for mode in args.modes
+        }
+        pipelines = {mode: build_query_pipeline(embedder, store, top_k=10) for mode, embedder in embedders.items()}
+        for pipeline in pipelines.values():  # warm-up
+            for query in queries[:5]:
+                pipeline.run({"text_embedder": {"text": query}})
+        end_to_end: dict[str, list[float]] = {mode: [] for mode in args.modes}
+        embedding_only: dict[str, list[float]] = {mode: [] for mode in args.modes}
         for query in queries:
-            start = time.perf_counter()
-            found = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
-            end_to_end.append((time.perf_counter() - start) * 1e3)
-            assert len(found) == 10
-            start = time.perf_counter()
-            embedder.run(query)
-            embedding_only.append((time.perf_counter() - start) * 1e3)
+            for mode, pipeline in pipelines.items():
+                start = time.perf_counter()
+                found = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+                end_to_end[mode].append((time.perf_counter() - start) * 1e3)
+                assert len(found) == 10
+                start = time.perf_counter()
+                embedders[mode].run(query)
+                embedding_only[mode].append((time.perf_counter() - start) * 1e3)
         count = store.count_documents()
-        store.client.close()
+        store.close()
 
     results = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
         "usable_cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
-        "precision": args.precision,
         "corpus_documents": count,
         "corpus_vectors": "random unit vectors, 384-d (cosine)",
         "queries": len(queries),
-        "end_to_end": percentiles(end_to_end),
-        "text_embedder_only": percentiles(embedding_only),
+        "modes": {
+            mode: {"end_to_end": percentiles(end_to_end[mode]), "text_embedder_only": percentiles(embedding_only[mode])}
+            for mode in args.modes
+        },
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
     }
     RESULTS.parent.mkdir(exist_ok=True)
