@@ -366,7 +366,8 @@ def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_bert):
     """The tiny BERT trained on the planted task, evaluated every 20 steps on it (best kept)."""
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see one_thread; restored below for the test modules that follow
     directory = tmp_path_factory.mktemp("trained")
     documents, examples = planted_task(tiny_bert)
     collection = load_beir(write_beir(directory / "beir", documents, examples), splits=["dev"])
@@ -384,7 +385,8 @@ def trained(tmp_path_factory, tiny_bert):
         metric_for_best_model="nDCG@10",
     )
     trainer = train(tiny_bert, examples, args, recipe=PLANTED_RECIPE, eval_collection=collection)
-    return trainer, directory / "out", documents, examples
+    yield trainer, directory / "out", documents, examples
+    torch.set_num_threads(threads)
 
 
 def test_training_lowers_the_loss(trained):
