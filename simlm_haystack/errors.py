@@ -23,3 +23,7 @@ class DataError(SimlmHaystackError, ValueError):
 
 class StoreError(SimlmHaystackError):
     """Qdrant cannot be reached or a write failed; the message says how much was written and how to resume."""
+
+
+class NonFiniteLossError(SimlmHaystackError, FloatingPointError):
+    """Training met a NaN/inf loss; the message names the step, the batch and the last good checkpoint."""

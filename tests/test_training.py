@@ -501,3 +501,26 @@ def test_cli_reports_bad_training_data_with_the_line(tmp_path, tiny_bert, capsys
     code = main(["train", "--model", tiny_bert, "--train", str(tmp_path / "train.jsonl"), "--output", str(tmp_path)])
     assert code == 2
     assert "train.jsonl:2: no 'query'" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_with_step_and_batch_keeping_the_last_good_checkpoint(tmp_path, tiny_bert):
+    from simlm_haystack.errors import NonFiniteLossError
+
+    _, examples = planted_task(tiny_bert)
+    args = arguments(
+        tmp_path, per_device_train_batch_size=4, max_steps=6, learning_rate=1e-3, save_strategy="steps", save_steps=2
+    )
+    trainer = build_trainer(tiny_bert, examples, args, recipe=get_recipe("simlm"))
+    healthy_loss = trainer.loss
+
+    def poisoned_after_step_3(*tensors):
+        loss = healthy_loss(*tensors)
+        return loss * float("nan") if trainer.state.global_step >= 3 else loss
+
+    trainer.loss = poisoned_after_step_3
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 4 \(a batch of 4 queries, first query") as error:
+        trainer.train()
+    assert str(tmp_path / "checkpoint-2") in str(error.value)
+    good = AutoModel.from_pretrained(tmp_path / "checkpoint-2")
+    assert all(torch.isfinite(p).all() for p in good.parameters())
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())  # no step was taken on the NaN

@@ -28,10 +28,12 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer_utils import get_last_checkpoint
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.encoding import DualEncoder, embed_features, tokenize
+from simlm_haystack.errors import NonFiniteLossError
 from simlm_haystack.evaluation.data import BeirCollection
 from simlm_haystack.evaluation.evaluator import evaluate as evaluate_retrieval
 from simlm_haystack.models import LoadedModel, local_model_path
@@ -83,6 +85,7 @@ class DualEncoderCollator:
             "query": self._features("query", [item["query"] for item in items], None),
             "passage": self._features("document", [p.text for p in passages], [p.title for p in passages]),
         }
+        batch["queries"] = [item["query"] for item in items]  # to name the batch if its loss is not finite
         if all(p.score is not None for p in passages):
             batch["teacher_scores"] = torch.tensor([p.score for p in passages]).view(len(items), -1)
         return batch
@@ -168,7 +171,20 @@ class DualEncoderTrainer(Trainer):
             loss = self._gradcache_loss(model, inputs["query"], inputs["passage"], teacher_scores, chunk_size)
         else:
             loss = self.loss(self._embed(model, inputs["query"]), self._embed(model, inputs["passage"]), teacher_scores)
+        if not torch.isfinite(loss.detach()).all():
+            # Stop before the optimiser step, so the weights and every checkpoint written so far stay good.
+            raise NonFiniteLossError(self._non_finite_message(loss, inputs.get("queries") or []))
         return (loss, None) if return_outputs else loss
+
+    def _non_finite_message(self, loss: torch.Tensor, queries: Sequence[str]) -> str:
+        last = get_last_checkpoint(self.args.output_dir) if Path(self.args.output_dir).is_dir() else None
+        first = f", first query {queries[0][:80]!r}" if queries else ""
+        return (
+            f"Training stopped: the loss is {loss.item()} at step {self.state.global_step + 1} "
+            f"(a batch of {len(queries)} queries{first}). The last good checkpoint is "
+            f"{last or 'none (no checkpoint was written yet)'}: resume from it (resume_from_checkpoint / --resume) "
+            "with a lower learning rate, or without bf16/fp16 if it overflowed."
+        )
 
     def _gradcache_loss(
         self,
