@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--modes", nargs="+", default=["exact", "fast"], help="our precision modes to alternate")
     parser.add_argument("--bf16-docs", type=int, default=64, help="bf16 measured once on this many (0: skip)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
@@ -139,8 +140,8 @@ def main() -> None:
             "min_cosine_bf16_to_exact": float(cosine.min()),
         }
     results["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 
 
