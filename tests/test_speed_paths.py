@@ -96,3 +96,12 @@ def test_multi_process_vectors_equal_single_process(tiny_bert: str) -> None:
     # Each worker batches its own chunk, so padding (not the maths) differs: rounding-level only.
     np.testing.assert_allclose(multi, single, atol=1e-5, rtol=0)
     assert encoder.encode_multi_process("document", [], [], devices=["cpu"]).shape == (0, encoder.embedding_dim)
+
+
+def test_fast_single_text_restores_the_thread_count(tiny_bert: str) -> None:
+    encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="fast")
+    before = torch.get_num_threads()
+    exact = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="exact").encode("query", TEXTS[:1])
+    if not encoder._uses_bf16():
+        np.testing.assert_allclose(encoder.encode("query", TEXTS[:1]), exact, atol=1e-5, rtol=0)
+    assert torch.get_num_threads() == before
