@@ -72,11 +72,14 @@ def test_pipeline_top10_equals_exact_search_over_the_same_vectors(scifact_index,
 
     embedder, store, documents = scifact_index
     assert store.count_documents() == len(documents) == 300
-    stored = store.filter_documents()
-    embedded = embedder.run(documents)["documents"]
-    matrix = np.array([d.embedding for d in embedded])
-    ids = [d.id for d in embedded]
-    assert {d.id for d in stored} == set(ids)
+    # The vectors as Qdrant holds them (get_documents_by_id returns them): exact search over these.
+    stored = store.get_documents_by_id([d.id for d in documents])
+    assert {d.id for d in stored} == {d.id for d in documents}
+    matrix = np.array([d.embedding for d in stored])
+    ids = [d.id for d in stored]
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, rtol=1e-5)
+    fresh = embedder.run(documents[:5])["documents"]  # what was stored is what the embedder gives
+    np.testing.assert_allclose([d.embedding for d in fresh], matrix[:5], rtol=1e-5, atol=1e-6)
 
     text_embedder = DualEncoderTextEmbedder(model=MINILM)
     pipeline = build_query_pipeline(text_embedder, store, top_k=10)
