@@ -8,6 +8,8 @@ cosine for normalised recipes (SimLM), raw dot for TAS-B.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -49,9 +51,8 @@ class InfoNCELoss(nn.Module):
         return F.cross_entropy(scores, targets)
 
 
-class MarginMSELoss(nn.Module):
-    """TAS-B / Hofstätter et al.: MSE between the student's and the teacher's margins
-    s(q, p+) - s(q, p-), over each query's own negatives, on raw scores (no temperature)."""
+class _DistillationLoss(nn.Module, abc.ABC):
+    """A loss that learns from teacher scores: checks they are there, then :meth:`distill`."""
 
     needs_teacher_scores = True
 
@@ -62,7 +63,19 @@ class MarginMSELoss(nn.Module):
         teacher_scores: torch.Tensor | None = None,
     ) -> Tensor:
         if teacher_scores is None:
-            raise ValueError("MarginMSELoss needs teacher scores")
+            raise ValueError(f"{type(self).__name__} needs teacher scores")
+        return self.distill(query_embeddings, passage_embeddings, teacher_scores)
+
+    @abc.abstractmethod
+    def distill(self, query_embeddings: Tensor, passage_embeddings: Tensor, teacher_scores: Tensor) -> Tensor:
+        """The loss, given teacher scores (B, G) in the passages' group order."""
+
+
+class MarginMSELoss(_DistillationLoss):
+    """TAS-B / Hofstätter et al.: MSE between the student's and the teacher's margins
+    s(q, p+) - s(q, p-), over each query's own negatives, on raw scores (no temperature)."""
+
+    def distill(self, query_embeddings: Tensor, passage_embeddings: Tensor, teacher_scores: Tensor) -> Tensor:
         student = group_scores(query_embeddings, passage_embeddings)
         if student.shape[1] < 2:
             raise ValueError("MarginMSELoss needs at least one negative per query")
@@ -71,11 +84,9 @@ class MarginMSELoss(nn.Module):
         return F.mse_loss(student_margins, teacher_margins)
 
 
-class KLDistillationLoss(nn.Module):
+class KLDistillationLoss(_DistillationLoss):
     """SimLM's distillation: ``contrastive_weight`` x InfoNCE + KL(teacher || student) over each
     query's group, with student scores / t and the teacher's scores / ``teacher_temperature``."""
-
-    needs_teacher_scores = True
 
     def __init__(self, temperature: float, contrastive_weight: float = 0.2, teacher_temperature: float = 1.0) -> None:
         super().__init__()
@@ -84,14 +95,7 @@ class KLDistillationLoss(nn.Module):
         self.teacher_temperature = teacher_temperature
         self.contrastive = InfoNCELoss(temperature)
 
-    def forward(
-        self,
-        query_embeddings: torch.Tensor,
-        passage_embeddings: torch.Tensor,
-        teacher_scores: torch.Tensor | None = None,
-    ) -> Tensor:
-        if teacher_scores is None:
-            raise ValueError("KLDistillationLoss needs teacher scores")
+    def distill(self, query_embeddings: Tensor, passage_embeddings: Tensor, teacher_scores: Tensor) -> Tensor:
         student_log_probs = F.log_softmax(group_scores(query_embeddings, passage_embeddings) / self.temperature, dim=1)
         teacher_log_probs = F.log_softmax(teacher_scores.to(student_log_probs.dtype) / self.teacher_temperature, dim=1)
         kl = F.kl_div(student_log_probs, teacher_log_probs, reduction="batchmean", log_target=True)
