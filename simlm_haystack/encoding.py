@@ -131,11 +131,6 @@ class _FlatEncoding:
         return batch
 
 
-def _pad_batch(encoding: BatchEncoding, indices: np.ndarray, pad_token_id: int, names: Sequence[str]) -> dict[str, Any]:
-    """Dynamic padding of the chosen rows of ``encoding``, to the longest of them."""
-    return _FlatEncoding(encoding, names).pad(np.asarray(indices), pad_token_id)
-
-
 def _cpu_threads() -> int:
     """The cores this process may use (the affinity mask, not the machine's count)."""
     try:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, RobertaConfig, RobertaModel
 
-from simlm_haystack.encoding import DualEncoder, _pad_batch, tokenize
+from simlm_haystack.encoding import DualEncoder, _FlatEncoding, tokenize
 from simlm_haystack.fast import cls_forward, native_bf16, supports_cls_forward
 from simlm_haystack.models import load_model
 from simlm_haystack.recipes import get_recipe
@@ -77,7 +77,7 @@ def test_vectorised_padding_equals_the_tokenizers_padding(tiny_bert: str) -> Non
     encoding = tokenize(tokenizer, recipe, "document", TEXTS, TITLES)
     indices = np.array([2, 0, 3])
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    batch = _pad_batch(encoding, indices, tokenizer.pad_token_id, names)
+    batch = _FlatEncoding(encoding, names).pad(indices, tokenizer.pad_token_id)
     expected = tokenize(
         tokenizer, recipe, "document", [TEXTS[i] for i in indices], [TITLES[i] for i in indices], padding=True
     )
