@@ -13,14 +13,10 @@ from simlm_haystack.errors import (
     RecipeError,
     SimlmHaystackError,
 )
+from simlm_haystack.indexing import build_indexing_pipeline, build_query_pipeline, index_documents
 from simlm_haystack.models import load_model
-from simlm_haystack.qdrant import (
-    build_indexing_pipeline,
-    build_query_pipeline,
-    index_documents,
-    qdrant_document_store,
-)
 from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, resolve_recipe
+from simlm_haystack.stores import qdrant_document_store
 
 # Haystack 3 refuses to deserialise components from modules outside its allowlist. Importing this
 # package trusts its own components, so pipeline YAML that uses them loads with Pipeline.loads.

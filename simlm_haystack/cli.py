@@ -39,7 +39,7 @@ def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
     """The Qdrant store the arguments describe, sized and distanced from ``embedder``."""
     from haystack.utils import Secret
 
-    from simlm_haystack.qdrant import qdrant_document_store
+    from simlm_haystack.stores import qdrant_document_store
 
     cluster = {
         key: value
@@ -70,7 +70,7 @@ def _embedder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_index(args: argparse.Namespace) -> int:
     from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
     from simlm_haystack.corpus import count_lines, read_documents
-    from simlm_haystack.qdrant import index_documents
+    from simlm_haystack.indexing import index_documents
 
     if not os.path.isfile(args.corpus):
         raise SimlmHaystackError(f"{args.corpus}: no such file")
@@ -101,7 +101,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-    from simlm_haystack.qdrant import build_query_pipeline
+    from simlm_haystack.indexing import build_query_pipeline
 
     embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     store = store_from_args(args, embedder)
@@ -193,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SimlmHaystackError("--mine-negatives needs a corpus: a BEIR folder as --train, or --corpus")
         from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
         from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-        from simlm_haystack.qdrant import qdrant_document_store
+        from simlm_haystack.stores import qdrant_document_store
 
         document_embedder = DualEncoderDocumentEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)
         text_embedder = DualEncoderTextEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)

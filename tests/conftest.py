@@ -6,7 +6,9 @@ the real BERT WordPiece one, and they take a second to build: exact enough to pr
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,25 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "data" / "scifact-sample"
+
+
+def write_jsonl(path: Path, records: Sequence[object]) -> Path:
+    """One line per record: JSON for objects, as-is for strings (so a test can plant a broken line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def write_beir(
+    root: Path, corpus: Sequence[object], queries: Sequence[object], qrels: Mapping[str, Sequence[str]]
+) -> Path:
+    """A BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` for each split given
+    (its lines as written, header included)."""
+    write_jsonl(root / "corpus.jsonl", corpus)
+    write_jsonl(root / "queries.jsonl", queries)
+    for split, lines in qrels.items():
+        write_jsonl(root / "qrels" / f"{split}.tsv", lines)
+    return root
 
 
 def minilm_dir() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -10,18 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_jsonl
 
 from simlm_haystack.cli import main
 
 
-def _write_jsonl(path: Path, records: list) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return _write_jsonl(
+    return write_jsonl(
         tmp_path / "corpus.jsonl",
         [
             {"_id": "d1", "title": "Aspirin", "text": "Aspirin reduces the risk of heart attack."},
@@ -62,7 +57,7 @@ def test_index_then_search(tiny_bert: str, corpus: Path, tmp_path: Path, capsys)
 def test_malformed_corpus_is_one_line_with_its_number(
     tiny_bert: str, tmp_path: Path, capsys, lines: list[str], message: str
 ) -> None:
-    corpus = _write_jsonl(tmp_path / "corpus.jsonl", lines)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", lines)
     code, _, err = _run(
         [
             "index",
@@ -84,7 +79,7 @@ def test_malformed_corpus_is_one_line_with_its_number(
 
 def test_bad_input_after_good_chunks_keeps_what_was_indexed(tiny_bert: str, tmp_path: Path, capsys) -> None:
     good = [{"_id": str(i), "text": f"document {i}"} for i in range(5)]
-    corpus = _write_jsonl(tmp_path / "corpus.jsonl", [*good, "{broken"])
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [*good, "{broken"])
     store = ["--qdrant-path", str(tmp_path / "q"), "--model", tiny_bert, "--recipe", "simlm"]
     code, _, err = _run(["index", str(corpus), *store, "--chunk-size", "2", "--quiet"], capsys)
     assert code == 2 and "corpus.jsonl:6" in err

@@ -11,6 +11,7 @@ import ir_measures
 import numpy as np
 import pytest
 import torch
+from conftest import write_beir
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.cli import main
@@ -40,16 +41,8 @@ QUERIES = [
 QRELS = ["query-id\tcorpus-id\tscore", "q1\td1\t1", "q2\td3\t1", "q2\td4\t0"]
 
 
-def _lines(path: Path, lines: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines), encoding="utf-8")
-
-
-def write_beir(root: Path, corpus: list = CORPUS, queries: list = QUERIES, qrels: list = QRELS) -> Path:
-    _lines(root / "corpus.jsonl", corpus)
-    _lines(root / "queries.jsonl", queries)
-    _lines(root / "qrels" / "test.tsv", qrels)
-    return root
+def write_test_collection(root: Path, corpus: list = CORPUS, queries: list = QUERIES, qrels: list = QRELS) -> Path:
+    return write_beir(root, corpus, queries, {"test": qrels})
 
 
 def embedders(model: str, recipe: str | None = None) -> tuple[DualEncoderDocumentEmbedder, DualEncoderTextEmbedder]:
@@ -63,7 +56,7 @@ def embedders(model: str, recipe: str | None = None) -> tuple[DualEncoderDocumen
 
 
 def test_load_beir_reads_documents_queries_and_qrels(tmp_path: Path) -> None:
-    collection = load_beir(write_beir(tmp_path))
+    collection = load_beir(write_test_collection(tmp_path))
     assert [d.id for d in collection.documents] == ["d1", "d2", "d3", "d4"]
     assert collection.documents[0].meta == {"title": "Aspirin"}
     assert collection.queries["q3"] == "an unjudged query"
@@ -100,7 +93,7 @@ def test_load_beir_reads_documents_queries_and_qrels(tmp_path: Path) -> None:
     ],
 )
 def test_bad_collection_is_a_data_error_naming_file_and_line(tmp_path: Path, change: dict, message: str) -> None:
-    root = write_beir(
+    root = write_test_collection(
         tmp_path,
         corpus=change.get("corpus", CORPUS),
         queries=change.get("queries", QUERIES),
@@ -113,7 +106,7 @@ def test_bad_collection_is_a_data_error_naming_file_and_line(tmp_path: Path, cha
 
 
 def test_judged_document_missing_from_the_corpus_is_counted_and_kept(tmp_path: Path, caplog) -> None:
-    root = write_beir(tmp_path, qrels=[*QRELS, "q1\tgone\t1", "q2\talso-gone\t2"])
+    root = write_test_collection(tmp_path, qrels=[*QRELS, "q1\tgone\t1", "q2\talso-gone\t2"])
     with caplog.at_level(logging.WARNING):
         collection = load_beir(root)
     assert collection.missing_documents == {"test": 2}
@@ -207,7 +200,7 @@ def test_batched_queries_and_the_text_embedder_one_by_one_retrieve_the_same(samp
 
 
 def test_missing_judged_documents_are_reported_in_the_result(tiny_bert: str, tmp_path: Path) -> None:
-    collection = load_beir(write_beir(tmp_path, qrels=[*QRELS, "q1\tgone\t1"]))
+    collection = load_beir(write_test_collection(tmp_path, qrels=[*QRELS, "q1\tgone\t1"]))
     document_embedder, text_embedder = embedders(tiny_bert, "simlm")
     store = qdrant_document_store(document_embedder)
     result = evaluate(document_embedder, text_embedder, store, collection, progress_bar=False)
@@ -219,7 +212,7 @@ def test_missing_judged_documents_are_reported_in_the_result(tiny_bert: str, tmp
 
 
 def test_rerun_reuses_the_index_and_reindex_or_any_change_encodes_again(tiny_bert: str, tmp_path: Path) -> None:
-    root = write_beir(tmp_path / "beir")
+    root = write_test_collection(tmp_path / "beir")
     document_embedder, text_embedder = embedders(tiny_bert, "simlm")
     store = qdrant_document_store(document_embedder, path=str(tmp_path / "q"), index="reuse")
 
@@ -236,7 +229,7 @@ def test_rerun_reuses_the_index_and_reindex_or_any_change_encodes_again(tiny_ber
     assert forced.fingerprint == first.fingerprint
 
     # Another corpus: re-encoded, and nothing of the old one is left behind.
-    smaller = write_beir(tmp_path / "smaller", corpus=CORPUS[:3], qrels=QRELS[:3])
+    smaller = write_test_collection(tmp_path / "smaller", corpus=CORPUS[:3], qrels=QRELS[:3])
     changed = run(smaller)
     assert not changed.reused_index and store.count_documents() == 3
     assert {d.meta[FINGERPRINT_FIELD] for d in store.filter_documents()} == {changed.fingerprint}
@@ -255,7 +248,7 @@ def test_rerun_reuses_the_index_and_reindex_or_any_change_encodes_again(tiny_ber
 
 
 def test_interrupted_indexing_is_completed_not_reused(tiny_bert: str, tmp_path: Path) -> None:
-    collection = load_beir(write_beir(tmp_path))
+    collection = load_beir(write_test_collection(tmp_path))
     document_embedder, text_embedder = embedders(tiny_bert, "simlm")
     store = qdrant_document_store(document_embedder)
     first = evaluate(document_embedder, text_embedder, store, collection, progress_bar=False)
@@ -292,7 +285,7 @@ def test_minilm_on_the_sample_through_qdrant_equals_exact_search(minilm_path: st
 
 
 def test_cli_eval_prints_a_table_and_writes_the_json(tiny_bert: str, tmp_path: Path, capsys) -> None:
-    root = write_beir(tmp_path / "beir")
+    root = write_test_collection(tmp_path / "beir")
     out = tmp_path / "results.json"
     argv = [
         "eval",
@@ -321,7 +314,7 @@ def test_cli_eval_prints_a_table_and_writes_the_json(tiny_bert: str, tmp_path: P
 
 
 def test_cli_eval_missing_file_is_one_line_and_exit_2(tiny_bert: str, tmp_path: Path, capsys) -> None:
-    root = write_beir(tmp_path / "beir")
+    root = write_test_collection(tmp_path / "beir")
     (root / "qrels" / "test.tsv").unlink()
     code = main(
         ["eval", "--model", tiny_bert, "--recipe", "simlm", "--data", str(root), "--qdrant-path", str(tmp_path)]

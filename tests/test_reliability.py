@@ -26,8 +26,8 @@ from simlm_haystack import (
     index_documents,
     qdrant_document_store,
 )
-from simlm_haystack import qdrant as qdrant_module
 from simlm_haystack.errors import StoreError
+from simlm_haystack.stores import qdrant as qdrant_module
 
 KILLABLE_INDEXER = textwrap.dedent(
     """
@@ -213,7 +213,7 @@ def test_embedded_mode_scale_warning_once(tiny_bert: str, monkeypatch: pytest.Mo
     monkeypatch.setattr(qdrant_module, "EMBEDDED_QDRANT_LIMIT", 3)
     embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
     store = qdrant_document_store(embedder, index="scale_test")
-    with caplog.at_level(logging.WARNING, logger="simlm_haystack.qdrant"):
+    with caplog.at_level(logging.WARNING, logger="simlm_haystack.stores.qdrant"):
         index_documents([Document(id=str(i), content="x") for i in range(5)], embedder, store, progress_bar=False)
         index_documents([Document(id=str(i), content="y") for i in range(5)], embedder, store, progress_bar=False)
     warnings = [r for r in caplog.records if "Run a Qdrant server" in r.getMessage()]

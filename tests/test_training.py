@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_beir
 from haystack import Document
 from transformers import AutoModel, AutoTokenizer, TrainerCallback
 
@@ -16,8 +17,8 @@ from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTe
 from simlm_haystack.cli import main
 from simlm_haystack.encoding import tokenize
 from simlm_haystack.evaluation import load_beir
-from simlm_haystack.qdrant import qdrant_document_store
 from simlm_haystack.recipes import RECIPE_FILE
+from simlm_haystack.stores import qdrant_document_store
 from simlm_haystack.training import (
     DualEncoderCollator,
     DualEncoderTrainingArguments,
@@ -94,18 +95,14 @@ def planted_task(model_dir: str) -> tuple[list[Passage], list[TrainingExample]]:
     return documents, examples
 
 
-def write_beir(directory: Path, documents: list[Passage], examples: list[TrainingExample]) -> Path:
-    (directory / "qrels").mkdir(parents=True, exist_ok=True)
-    with (directory / "corpus.jsonl").open("w") as out:
-        for document in documents:
-            out.write(json.dumps({"_id": document.id, "title": document.title, "text": document.text}) + "\n")
-    with (directory / "queries.jsonl").open("w") as out:
-        for example in examples:
-            out.write(json.dumps({"_id": example.query_id, "text": example.query}) + "\n")
-    for split in ("train", "dev"):
-        lines = [f"{e.query_id}\t{e.positives[0].id}\t1" for e in examples]
-        (directory / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
-    return directory
+def write_planted_beir(directory: Path, documents: list[Passage], examples: list[TrainingExample]) -> Path:
+    qrels = ["query-id\tcorpus-id\tscore", *(f"{e.query_id}\t{e.positives[0].id}\t1" for e in examples)]
+    return write_beir(
+        directory,
+        [{"_id": d.id, "title": d.title, "text": d.text} for d in documents],
+        [{"_id": e.query_id, "text": e.query} for e in examples],
+        {"train": qrels, "dev": qrels},
+    )
 
 
 def top1_accuracy(model_dir: str, documents: list[Passage], examples: list[TrainingExample], recipe=None) -> float:
@@ -276,7 +273,7 @@ def test_ids_without_a_corpus_and_broken_json_are_errors(tmp_path):
 
 def test_beir_judgement_of_a_missing_document_is_an_error(tmp_path, tiny_bert):
     documents, examples = planted_task(tiny_bert)
-    directory = write_beir(tmp_path / "beir", documents, examples)
+    directory = write_planted_beir(tmp_path / "beir", documents, examples)
     with (directory / "qrels" / "train.tsv").open("a") as out:
         out.write("q3\tno-such-doc\t1\n")
     with pytest.raises(DataError, match=r"train.tsv:5: query 'q3' judges documents that are not in the corpus"):
@@ -370,7 +367,7 @@ def trained(tmp_path_factory, tiny_bert):
     torch.set_num_threads(1)  # see one_thread; restored below for the test modules that follow
     directory = tmp_path_factory.mktemp("trained")
     documents, examples = planted_task(tiny_bert)
-    collection = load_beir(write_beir(directory / "beir", documents, examples), splits=["dev"])
+    collection = load_beir(write_planted_beir(directory / "beir", documents, examples), splits=["dev"])
     args = arguments(
         directory / "out",
         per_device_train_batch_size=8,
@@ -480,7 +477,7 @@ def test_tas_b_shape_trains_with_margin_mse_gradcache_and_bf16(tmp_path, tiny_di
 
 def test_cli_trains_from_jsonl_with_a_corpus(tmp_path, tiny_bert, capsys):
     documents, examples = planted_task(tiny_bert)
-    directory = write_beir(tmp_path / "beir", documents, examples)
+    directory = write_planted_beir(tmp_path / "beir", documents, examples)
     lines = [{"query": e.query, "positives": [e.positives[0].id], "negatives": [e.negatives[0].id]} for e in examples]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     code = main(

@@ -1,6 +1,6 @@
 """Retrieval quality through the real pipeline: index with the document embedder, search Qdrant, score with ir-measures.
 
-Nothing here encodes or searches on its own: the corpus goes through :func:`~simlm_haystack.qdrant.index_documents`
+Nothing here encodes or searches on its own: the corpus goes through :func:`~simlm_haystack.indexing.index_documents`
 (the document embedder and Haystack's ``DocumentWriter``), and every query through the text embedder's encoder
 and ``QdrantEmbeddingRetriever``. So the numbers are those of the pipeline a user runs.
 
@@ -37,7 +37,8 @@ from simlm_haystack.components.base import DualEncoderComponentBase
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.evaluation.data import BeirCollection, Qrels, load_beir
-from simlm_haystack.qdrant import index_documents
+from simlm_haystack.fingerprint import model_fingerprint
+from simlm_haystack.indexing import index_documents
 
 logger = logging.getLogger(__name__)
 
@@ -125,15 +126,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _hash_weights(digest: Any, model: torch.nn.Module) -> None:
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; the bits are what matter
-            tensor = tensor.view(torch.int16)
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(memoryview(tensor.numpy()).cast("B"))
-
-
 def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents: Sequence[Document]) -> str:
     """A digest of everything that decides the stored vectors and documents.
 
@@ -144,12 +136,7 @@ def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents:
     encoder = document_embedder.encoder
     assert encoder is not None
     digest = hashlib.blake2b(digest_size=16)
-    _hash_weights(digest, encoder.loaded.model)
-    tokenizer = json.loads(encoder.loaded.tokenizer.backend_tokenizer.to_str())
-    # Every tokenizer call sets these two to its own arguments; the recipe's lengths are hashed below.
-    tokenizer.pop("truncation", None)
-    tokenizer.pop("padding", None)
-    digest.update(json.dumps(tokenizer, sort_keys=True).encode())
+    digest.update(model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
     settings = {
         "recipe": encoder.recipe.to_dict(),
         "precision": encoder.precision,
@@ -213,7 +200,7 @@ def ensure_indexed(
 
     Reuses the collection when it holds the same corpus encoded the same way (see the module
     docstring); otherwise, or with ``reindex=True``, deletes what the collection holds and encodes
-    and writes the corpus through :func:`~simlm_haystack.qdrant.index_documents`. An interrupted
+    and writes the corpus through :func:`~simlm_haystack.indexing.index_documents`. An interrupted
     earlier run of the same fingerprint is completed, not restarted.
 
     The collection belongs to the evaluation: other documents in it are deleted.

@@ -37,8 +37,8 @@ from simlm_haystack.errors import NonFiniteLossError
 from simlm_haystack.evaluation.data import BeirCollection
 from simlm_haystack.evaluation.evaluator import evaluate as evaluate_retrieval
 from simlm_haystack.models import LoadedModel, local_model_path
-from simlm_haystack.qdrant import qdrant_document_store
 from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.stores import qdrant_document_store
 from simlm_haystack.training.data import Passage, TrainingDataset, TrainingExample, check_examples
 from simlm_haystack.training.losses import build_loss
 from simlm_haystack.training.samplers import ShuffledBatchSampler, TasBalancedBatchSampler

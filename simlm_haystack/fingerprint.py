@@ -1,0 +1,45 @@
+"""Digests of what decides a model's vectors: its weights and its tokenizer.
+
+The weights are hashed, not the model's name: a checkpoint updated in place (or trained in memory)
+gets a new fingerprint. Used wherever stored or cached vectors must be known to come from the same
+model: an evaluation index to reuse, a collection's record of the encoder that filled it, an
+exported ONNX graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+def _update_with_weights(digest: Any, model: torch.nn.Module) -> None:
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; the bits are what matter
+            tensor = tensor.view(torch.int16)
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(memoryview(tensor.numpy()).cast("B"))
+
+
+def _update_with_tokenizer(digest: Any, tokenizer: PreTrainedTokenizerBase) -> None:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a slow tokenizer: its vocabulary is what it has
+        digest.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+        return
+    state = json.loads(backend.to_str())
+    # Every tokenizer call sets these two to its own arguments; they say nothing about the model.
+    state.pop("truncation", None)
+    state.pop("padding", None)
+    digest.update(json.dumps(state, sort_keys=True).encode())
+
+
+def model_fingerprint(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
+    """A 32-hex-digit digest of the weights (names, dtypes, shapes, bits) and the tokenizer."""
+    digest = hashlib.blake2b(digest_size=16)
+    _update_with_weights(digest, model)
+    _update_with_tokenizer(digest, tokenizer)
+    return digest.hexdigest()

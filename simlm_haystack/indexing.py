@@ -1,0 +1,135 @@
+"""Indexing and query pipelines over a document store, and resumable, bounded-memory indexing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from haystack import Document, Pipeline
+from haystack.components.writers import DocumentWriter
+from haystack.document_stores.types import DuplicatePolicy
+from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
+from tqdm.auto import tqdm
+
+from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.errors import SimlmHaystackError, StoreError
+from simlm_haystack.stores.qdrant import is_transient, warn_if_too_large_for_embedded_mode
+
+logger = logging.getLogger(__name__)
+
+
+def build_indexing_pipeline(
+    document_embedder: DualEncoderDocumentEmbedder,
+    document_store: QdrantDocumentStore,
+    *,
+    policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+) -> Pipeline:
+    """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``."""
+    pipeline = Pipeline()
+    pipeline.add_component("embedder", document_embedder)
+    pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
+    pipeline.connect("embedder.documents", "writer.documents")
+    return pipeline
+
+
+def build_query_pipeline(
+    text_embedder: DualEncoderTextEmbedder,
+    document_store: QdrantDocumentStore,
+    *,
+    top_k: int = 10,
+) -> Pipeline:
+    """``text_embedder -> QdrantEmbeddingRetriever``; run it with ``{"text_embedder": {"text": query}}``."""
+    pipeline = Pipeline()
+    pipeline.add_component("text_embedder", text_embedder)
+    pipeline.add_component("retriever", QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k))
+    pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
+    return pipeline
+
+
+def document_chunks(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    """Lists of up to ``size`` documents, read lazily, so that a corpus never sits in memory whole."""
+    iterator = iter(documents)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _already_written(store: QdrantDocumentStore, documents: list[Document]) -> set[str]:
+    """Ids of ``documents`` whose content and meta are in the store already (their vectors need no work)."""
+    stored = {document.id: document for document in store.get_documents_by_id([d.id for d in documents])}
+    return {
+        document.id
+        for document in documents
+        if document.id in stored
+        and stored[document.id].content == document.content
+        and stored[document.id].meta == document.meta
+    }
+
+
+def _write_with_retries(
+    writer: DocumentWriter, documents: list[Document], *, retries: int, backoff_seconds: float
+) -> int:
+    """Write once, retrying only transient store errors, after ``backoff_seconds`` x 1, 2, 4, ..."""
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+    return retrying(lambda: writer.run(documents)["documents_written"])
+
+
+def index_documents(
+    documents: Iterable[Document],
+    document_embedder: DualEncoderDocumentEmbedder,
+    document_store: QdrantDocumentStore,
+    *,
+    chunk_size: int = 1024,
+    total: int | None = None,
+    progress_bar: bool = True,
+    skip_existing: bool = True,
+    retries: int = 3,
+    backoff_seconds: float = 1.0,
+) -> int:
+    """Encode and write documents chunk by chunk, in bounded memory; resumable.
+
+    The same two components as :func:`build_indexing_pipeline`, run directly so that the caller's
+    embedder (a component can belong to only one Pipeline) can be used again afterwards. Writes
+    overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
+    stored with the same content and meta are not encoded again: re-running after an interruption
+    does only the missing work. Transient store errors are retried with exponential backoff; a
+    write that still fails raises :class:`StoreError` saying how much was written.
+
+    :returns: The number of documents written by this call (skipped ones not counted).
+    """
+    writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
+    written = skipped = 0
+    with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
+        for chunk in document_chunks(documents, chunk_size):
+            try:
+                done = _already_written(document_store, chunk) if skip_existing else set()
+                todo = [document for document in chunk if document.id not in done]
+                if todo:
+                    embedded = document_embedder.run(todo)["documents"]
+                    written += _write_with_retries(writer, embedded, retries=retries, backoff_seconds=backoff_seconds)
+            except SimlmHaystackError:
+                raise  # already says what went wrong (e.g. a model that cannot be loaded)
+            except Exception as error:
+                if not (is_transient(error) or isinstance(error, OSError)):
+                    raise
+                raise StoreError(
+                    f"Writing to Qdrant collection {document_store.index!r} failed after {written} documents "
+                    f"were written in this run ({type(error).__name__}: {error}). Everything written is kept: "
+                    "run the same command again to resume; documents already stored are skipped."
+                ) from error
+            skipped += len(chunk) - len(todo)
+            progress.update(len(chunk))
+            progress.set_postfix(written=written, skipped=skipped, refresh=False)
+    if skipped:
+        logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
+    warn_if_too_large_for_embedded_mode(document_store)
+    return written

@@ -1,0 +1,119 @@
+"""Qdrant document stores sized and distanced from the recipe, and the checks that keep a collection consistent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+from simlm_haystack.components.base import DualEncoderComponentBase
+from simlm_haystack.errors import CollectionMismatchError, StoreError
+from simlm_haystack.models import embedding_dim as model_embedding_dim
+from simlm_haystack.recipes import Recipe, get_recipe
+
+logger = logging.getLogger(__name__)
+
+#: qdrant-client's embedded mode searches exhaustively in Python and warns past this many points.
+EMBEDDED_QDRANT_LIMIT = 20_000
+_warned_about_scale: set[str] = set()
+
+
+def qdrant_document_store(
+    recipe_or_embedder: Recipe | str | DualEncoderComponentBase,
+    *,
+    location: str | None = None,
+    path: str | None = None,
+    url: str | None = None,
+    index: str = "Document",
+    embedding_dim: int | None = None,
+    check_collection: bool = True,
+    **kwargs: Any,
+) -> QdrantDocumentStore:
+    """A ``QdrantDocumentStore`` whose vector size and distance come from the model and its recipe.
+
+    :param recipe_or_embedder: One of our embedders (size read from its model's config, distance
+        from its recipe), or a recipe / recipe name together with ``embedding_dim``.
+    :param location: ``":memory:"`` (the default when no ``path`` or ``url`` is given).
+    :param path: A folder for Qdrant's embedded local mode (no server).
+    :param url: A Qdrant server or cluster; pass ``api_key=Secret.from_env_var(...)`` for Qdrant Cloud.
+    :param index: The collection name.
+    :param embedding_dim: The vector size; required with a recipe, checked against an embedder's model.
+    :param check_collection: Open the collection now, so that an existing one with another size or
+        distance is an error before anything is written.
+    :param kwargs: Any other ``QdrantDocumentStore`` argument (``shard_number``,
+        ``replication_factor``, ``hnsw_config``, ``on_disk``, ...).
+    """
+    if isinstance(recipe_or_embedder, DualEncoderComponentBase):
+        recipe = recipe_or_embedder.recipe
+        model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
+        if embedding_dim is not None and embedding_dim != model_dim:
+            raise CollectionMismatchError(
+                f"embedding_dim={embedding_dim} disagrees with model {recipe_or_embedder.model!r} ({model_dim}-d)"
+            )
+        embedding_dim = model_dim
+    else:
+        recipe = get_recipe(recipe_or_embedder) if isinstance(recipe_or_embedder, str) else recipe_or_embedder
+        if embedding_dim is None:
+            raise ValueError("embedding_dim is required when the store is built from a recipe, not an embedder")
+    if sum(value is not None for value in (location, path, url)) > 1:
+        raise ValueError("Pass only one of location=, path= and url=")
+    if location is None and path is None and url is None:
+        location = ":memory:"
+    kwargs.setdefault("progress_bar", False)
+    store = QdrantDocumentStore(
+        location=location,
+        path=path,
+        url=url,
+        index=index,
+        embedding_dim=embedding_dim,
+        similarity=recipe.similarity,
+        **kwargs,
+    )
+    if check_collection:
+        check_store(store)
+    return store
+
+
+def check_store(store: QdrantDocumentStore) -> None:
+    """Open (or create) the collection; an existing one with another size or distance is an error."""
+    try:
+        store.count_documents()
+    except ValueError as error:
+        if "already exists" not in str(error):
+            raise
+        raise CollectionMismatchError(
+            f"Qdrant collection {store.index!r} cannot hold this model's vectors "
+            f"({store.embedding_dim}-d, {store.similarity}): {error} "
+            "Use another index name, or recreate_index=True to delete it and start again."
+        ) from error
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        raise StoreError(f"Cannot reach Qdrant at {store.url or store.host}: {error}") from error
+
+
+def is_transient(error: BaseException) -> bool:
+    """Errors worth retrying: the server was unreachable, overloaded or timed out."""
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(error, UnexpectedResponse):
+        return error.status_code in (429, 500, 502, 503, 504)
+    return isinstance(error, ResponseHandlingException | ConnectionError | TimeoutError) or (
+        type(error).__module__.startswith(("httpx", "httpcore", "grpc"))
+    )
+
+
+def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
+    """Tell the user once per collection when embedded Qdrant stops being sensible."""
+    if store.url is not None or store.host is not None or store.index in _warned_about_scale:
+        return
+    if store.count_documents() > EMBEDDED_QDRANT_LIMIT:
+        _warned_about_scale.add(store.index)
+        logger.warning(
+            "Collection %r holds more than %d documents in embedded Qdrant, which searches them one by one "
+            "in Python. Run a Qdrant server (or Qdrant Cloud) and pass url=... (CLI: --qdrant-url) to get "
+            "an HNSW index; shard_number= and replication_factor= spread it over a cluster.",
+            store.index,
+            EMBEDDED_QDRANT_LIMIT,
+        )
