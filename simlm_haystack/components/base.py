@@ -91,6 +91,21 @@ class DualEncoderComponentBase:
             deserialize_hf_model_kwargs(init_parameters["model_kwargs"])
         return default_from_dict(cls, data)
 
+    @classmethod
+    def from_encoder(cls, encoder: DualEncoder, **init_parameters: Any) -> Any:
+        """A component around an already loaded :class:`DualEncoder` (e.g. the model a trainer is
+        training): no second copy of the weights is loaded, and ``warm_up`` keeps this encoder.
+
+        ``init_parameters`` are the component's other settings (``batch_size``, ``progress_bar``, ...);
+        ``model``, ``recipe`` and ``precision`` come from the encoder. Serialising the component
+        records ``encoder.loaded.source``, the checkpoint the encoder was loaded from.
+        """
+        component = cls(
+            model=encoder.loaded.source, recipe=encoder.recipe, precision=encoder.precision, **init_parameters
+        )
+        component.encoder = encoder
+        return component
+
     def warm_up(self) -> None:
         """Load the model (once; components with the same model and settings share it)."""
         if self.encoder is not None:
