@@ -3,6 +3,7 @@
 from haystack.core.serialization_security import allow_deserialization_module
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.pipelines import build_indexing_pipeline, build_query_pipeline
 from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.encoding import DualEncoder
@@ -13,7 +14,7 @@ from simlm_haystack.errors import (
     RecipeError,
     SimlmHaystackError,
 )
-from simlm_haystack.indexing import build_indexing_pipeline, build_query_pipeline, index_documents
+from simlm_haystack.indexing import index_documents
 from simlm_haystack.models import load_model
 from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, resolve_recipe
 from simlm_haystack.stores import qdrant_document_store

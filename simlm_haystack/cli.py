@@ -100,8 +100,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from simlm_haystack.components.pipelines import build_query_pipeline
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-    from simlm_haystack.indexing import build_query_pipeline
 
     embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     store = store_from_args(args, embedder)

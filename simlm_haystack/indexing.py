@@ -1,4 +1,4 @@
-"""Indexing and query pipelines over a document store, and resumable, bounded-memory indexing."""
+"""Resumable, bounded-memory indexing: documents in, embedded and written chunk by chunk."""
 
 from __future__ import annotations
 
@@ -6,48 +6,18 @@ import logging
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from haystack import Document, Pipeline
+from haystack import Document
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
 from simlm_haystack.stores.qdrant import is_transient, warn_if_too_large_for_embedded_mode
 
 logger = logging.getLogger(__name__)
-
-
-def build_indexing_pipeline(
-    document_embedder: DualEncoderDocumentEmbedder,
-    document_store: QdrantDocumentStore,
-    *,
-    policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
-) -> Pipeline:
-    """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``."""
-    pipeline = Pipeline()
-    pipeline.add_component("embedder", document_embedder)
-    pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
-    pipeline.connect("embedder.documents", "writer.documents")
-    return pipeline
-
-
-def build_query_pipeline(
-    text_embedder: DualEncoderTextEmbedder,
-    document_store: QdrantDocumentStore,
-    *,
-    top_k: int = 10,
-) -> Pipeline:
-    """``text_embedder -> QdrantEmbeddingRetriever``; run it with ``{"text_embedder": {"text": query}}``."""
-    pipeline = Pipeline()
-    pipeline.add_component("text_embedder", text_embedder)
-    pipeline.add_component("retriever", QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k))
-    pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
-    return pipeline
 
 
 def document_chunks(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
@@ -97,8 +67,9 @@ def index_documents(
 ) -> int:
     """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
-    The same two components as :func:`build_indexing_pipeline`, run directly so that the caller's
-    embedder (a component can belong to only one Pipeline) can be used again afterwards. Writes
+    The same two components as :func:`~simlm_haystack.components.pipelines.build_indexing_pipeline`,
+    run directly so that the caller's embedder (a component can belong to only one Pipeline) can be
+    used again afterwards. Writes
     overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
     stored with the same content and meta are not encoded again: re-running after an interruption
     does only the missing work. Transient store errors are retried with exponential backoff; a

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from simlm_haystack.components.base import DualEncoderComponentBase
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, get_recipe
@@ -19,8 +18,20 @@ EMBEDDED_QDRANT_LIMIT = 20_000
 _warned_about_scale: set[str] = set()
 
 
+@runtime_checkable
+class ModelWithRecipe(Protocol):
+    """What a store needs of an embedder: its model (for the vector size) and its recipe (for the distance).
+
+    Our Haystack embedders and LangChain embeddings have these; stores sit below them and never import them.
+    """
+
+    model: str
+    recipe: Recipe
+    local_files_only: bool
+
+
 def qdrant_document_store(
-    recipe_or_embedder: Recipe | str | DualEncoderComponentBase,
+    recipe_or_embedder: Recipe | str | ModelWithRecipe,
     *,
     location: str | None = None,
     path: str | None = None,
@@ -44,7 +55,7 @@ def qdrant_document_store(
     :param kwargs: Any other ``QdrantDocumentStore`` argument (``shard_number``,
         ``replication_factor``, ``hnsw_config``, ``on_disk``, ...).
     """
-    if isinstance(recipe_or_embedder, DualEncoderComponentBase):
+    if isinstance(recipe_or_embedder, ModelWithRecipe):
         recipe = recipe_or_embedder.recipe
         model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
         if embedding_dim is not None and embedding_dim != model_dim:
