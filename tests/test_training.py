@@ -27,6 +27,7 @@ from simlm_haystack.training import (
     MarginMSELoss,
     PairLoss,
     Passage,
+    RetrievalEvaluator,
     ShuffledBatchSampler,
     TasBalancedBatchSampler,
     TrainingExample,
@@ -381,7 +382,7 @@ def trained(tmp_path_factory, tiny_bert):
         load_best_model_at_end=True,
         metric_for_best_model="nDCG@10",
     )
-    trainer = train(tiny_bert, examples, args, recipe=PLANTED_RECIPE, eval_collection=collection)
+    trainer = train(tiny_bert, examples, args, recipe=PLANTED_RECIPE, evaluator=RetrievalEvaluator(collection, "dev"))
     yield trainer, directory / "out", documents, examples
     torch.set_num_threads(threads)
 
