@@ -20,11 +20,22 @@ from simlm_haystack.errors import SimlmHaystackError
 EXIT_USAGE = 2
 
 
+def _positive_int(value: str) -> int:
+    """An argparse type: the components refuse 0 and negative sizes, so the command line does first."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {number}")
+    return number
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id or local checkpoint directory")
     parser.add_argument("--recipe", help="recipe name (found from the model when omitted)")
     parser.add_argument("--precision", choices=["exact", "fast", "bf16"], default="exact")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
     parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
 
 
@@ -33,8 +44,10 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--qdrant-path", default="qdrant_data", help="folder for embedded Qdrant (default)")
     where.add_argument("--qdrant-url", help="a Qdrant server or cluster, e.g. http://localhost:6333")
     parser.add_argument("--index", default="Document", help="the Qdrant collection name")
-    parser.add_argument("--shard-number", type=int, help="shards of a new collection (Qdrant cluster)")
-    parser.add_argument("--replication-factor", type=int, help="replicas of a new collection (Qdrant cluster)")
+    parser.add_argument("--shard-number", type=_positive_int, help="shards of a new collection (Qdrant cluster)")
+    parser.add_argument(
+        "--replication-factor", type=_positive_int, help="replicas of a new collection (Qdrant cluster)"
+    )
 
 
 def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
@@ -235,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # --eval alone: evaluate at every checkpoint and keep the best one by nDCG@10.
         training_args = dataclasses.replace(
             training_args,
-            eval_strategy=str(training_args.save_strategy),
+            eval_strategy=training_args.save_strategy.value,
             eval_steps=training_args.save_steps,
             load_best_model_at_end=True,
             metric_for_best_model=training_args.metric_for_best_model or "nDCG@10",
@@ -289,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("corpus", help='JSONL with "_id"/"id", "title" and "text"/"content" per line')
     _add_model_arguments(index)
     _add_store_arguments(index)
-    index.add_argument("--chunk-size", type=int, default=1024, help="documents encoded and written at a time")
+    index.add_argument("--chunk-size", type=_positive_int, default=1024, help="documents encoded and written at a time")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument(
         "--reencode", action="store_true", help="encode every document again, even those already stored unchanged"
@@ -300,14 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("queries", nargs="+", help="the questions")
     _add_model_arguments(search)
     _add_store_arguments(search)
-    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--top-k", type=_positive_int, default=10)
     search.set_defaults(handler=cmd_search)
 
     evaluation = commands.add_parser("eval", help="nDCG@10, MRR@10 and recall of a model on a BEIR collection")
     _add_model_arguments(evaluation)
     evaluation.add_argument("--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     evaluation.add_argument("--split", default="test", help="the qrels split to evaluate")
-    evaluation.add_argument("--top-k", type=int, default=1000, help="documents retrieved per query")
+    evaluation.add_argument("--top-k", type=_positive_int, default=1000, help="documents retrieved per query")
     evaluation.add_argument("--out", help="write the results as JSON to this file")
     evaluation.add_argument("--reindex", action="store_true", help="encode the corpus again even if it is indexed")
     evaluation.add_argument("--quiet", action="store_true", help="no progress bars")

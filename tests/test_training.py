@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,15 +16,18 @@ from transformers import AutoModel, AutoTokenizer, TrainerCallback
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, Recipe, get_recipe
 from simlm_haystack.cli import main
-from simlm_haystack.encoding import tokenize
+from simlm_haystack.encoding import embed_features, tokenize
 from simlm_haystack.evaluation import load_beir
 from simlm_haystack.recipes import RECIPE_FILE
 from simlm_haystack.stores import qdrant_document_store
 from simlm_haystack.training import (
+    LOSSES,
     DualEncoderCollator,
     DualEncoderTrainingArguments,
+    FullContrastiveLoss,
     InfoNCELoss,
     KLDistillationLoss,
+    LossOptions,
     MarginMSELoss,
     PairLoss,
     Passage,
@@ -31,6 +35,7 @@ from simlm_haystack.training import (
     ShuffledBatchSampler,
     TasBalancedBatchSampler,
     TrainingExample,
+    build_loss,
     build_trainer,
     check_examples,
     kmeans,
@@ -41,6 +46,7 @@ from simlm_haystack.training import (
     save_training_jsonl,
     train,
 )
+from simlm_haystack.training.gradcache import RandomState, padded_row_chunks
 
 # Mean pooling learns the planted task in a few dozen steps from random weights; the [CLS] of a
 # random 2-layer model does not (that needs pre-training), which is not what these tests are about.
@@ -176,6 +182,44 @@ def test_pair_adds_the_passage_centric_relation(batch):
         passage_centric += _cross_entropy(row, 0)
     expected = 0.9 * InfoNCELoss(t)(queries, passages).item() + 0.1 * passage_centric / 3
     assert PairLoss(t, alpha=0.1)(queries, passages).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_full_contrastive_adds_simlms_query_and_positive_blocks(batch):
+    queries, passages, _ = batch
+    t = 0.02
+    positives = passages[::2]
+    total = 0.0
+    for i in range(3):
+        others = [j for j in range(3) if j != i]
+        row = (
+            [float(queries[i] @ p) / t for p in passages]  # qp: plain InfoNCE, target s(q_i, p_i) at 2 i
+            + [float(positives[i] @ queries[j]) / t for j in others]  # pq: the positive against other queries
+            + [float(queries[i] @ queries[j]) / t for j in others]  # qq: the query against other queries
+            + [float(positives[i] @ positives[j]) / t for j in others]  # pp: against the other positives
+        )
+        total += _cross_entropy(row, 2 * i)
+    assert FullContrastiveLoss(t)(queries, passages).item() == pytest.approx(total / 3, rel=1e-5)
+    assert FullContrastiveLoss(t)(queries, passages).item() > InfoNCELoss(t)(queries, passages).item()
+
+
+def test_loss_registry_builds_every_loss_by_name(batch):
+    queries, passages, teacher = batch
+    expected = {
+        "infonce": InfoNCELoss,
+        "full-contrastive": FullContrastiveLoss,
+        "margin-mse": MarginMSELoss,
+        "kl": KLDistillationLoss,
+        "pair": PairLoss,
+    }
+    assert {name: type(build_loss(name)) for name in LOSSES} == expected
+    options = LossOptions(temperature=0.05, kl_contrastive_weight=0.5, pair_alpha=0.3)
+    assert build_loss("kl", options).contrastive_weight == 0.5
+    assert build_loss("pair", options).alpha == 0.3
+    assert build_loss("full-contrastive", options).temperature == 0.05
+    for name in LOSSES:
+        assert torch.isfinite(build_loss(name, options)(queries, passages, teacher))
+    with pytest.raises(ValueError, match="Unknown loss 'nope'; known losses: infonce, full-contrastive"):
+        build_loss("nope")
 
 
 def test_distillation_losses_need_teacher_scores(batch):
@@ -358,6 +402,54 @@ def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
         torch.testing.assert_close(cached[name], full[name], rtol=1e-4, atol=1e-6)
 
 
+def test_gradcache_in_train_mode_replays_each_chunks_dropout(tmp_path, tiny_bert):
+    _, examples = planted_task(tiny_bert)
+    trainer = build_trainer(
+        tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
+    )
+    inputs = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.train()  # dropout on
+
+    def embed(features):
+        return embed_features(model, features, trainer.recipe).float()
+
+    piece = next(padded_row_chunks(inputs["query"], 3))
+    assert not torch.equal(embed(piece), embed(piece))  # dropout does change the embeddings
+
+    def gradients():
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    # The reference: the same chunks embedded once, with a graph, under the same RNG (same masks).
+    torch.manual_seed(7)
+    model.zero_grad()
+    query_embeddings = torch.cat([embed(piece) for piece in padded_row_chunks(inputs["query"], 3)])
+    passage_embeddings = torch.cat([embed(piece) for piece in padded_row_chunks(inputs["passage"], 3)])
+    reference_loss = trainer.loss(query_embeddings, passage_embeddings)
+    (reference_loss / 2).backward()
+    reference = gradients()
+
+    torch.manual_seed(7)
+    model.zero_grad()
+    trainer.args.gradcache_chunk_size = 3
+    cached_loss = trainer.compute_loss(model, inputs)
+    (cached_loss / 2).backward()  # the second forward, chunk by chunk, must draw the first one's masks
+    cached = gradients()
+
+    assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
+    assert cached.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+
+
+def test_random_state_replays_and_restores():
+    state = RandomState(torch.zeros(1))
+    first = torch.rand(3)
+    after = torch.get_rng_state()
+    with state:
+        assert torch.equal(torch.rand(3), first)
+    assert torch.equal(torch.get_rng_state(), after)
+
+
 # ---- training end to end ----
 
 
@@ -406,6 +498,19 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(trained):
     assert {"eval_MRR@10", "eval_R@100"} <= set(evaluations[0])
     assert trainer.state.best_metric == max(entry["eval_nDCG@10"] for entry in evaluations)
     assert (Path(trainer.state.best_model_checkpoint) / RECIPE_FILE).is_file()
+
+
+def test_evaluate_is_the_trainers_loop_with_the_evaluators_metrics(trained):
+    trainer, *_ = trained
+    history = len(trainer.state.log_history)
+    try:
+        metrics = trainer.evaluate()
+        assert trainer.state.log_history[-1] == {**metrics, "step": 60}  # logged by the Trainer
+    finally:
+        del trainer.state.log_history[history:]
+    assert {"eval_nDCG@10", "eval_MRR@10", "eval_R@100", "eval_runtime"} <= set(metrics)
+    # load_best_model_at_end put the best checkpoint back: evaluating it again gives its score.
+    assert metrics["eval_nDCG@10"] == pytest.approx(trainer.state.best_metric, abs=1e-9)
 
 
 def test_output_directory_loads_with_automodel_and_carries_tokenizer_and_recipe(trained):
@@ -522,3 +627,69 @@ def test_non_finite_loss_stops_with_step_and_batch_keeping_the_last_good_checkpo
     good = AutoModel.from_pretrained(tmp_path / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in good.parameters())
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())  # no step was taken on the NaN
+
+
+def test_cli_config_file_mines_evaluates_and_keeps_the_best(tmp_path, tiny_bert, capsys):
+    documents, examples = planted_task(tiny_bert)
+    directory = write_planted_beir(tmp_path / "beir", documents, examples)
+    config = {
+        "model": tiny_bert,
+        "recipe": "simlm",
+        "train": str(directory),
+        "mine_negatives": True,
+        "mine_ranks": [2, 7],
+        "eval": str(directory),
+        "output_dir": str(tmp_path / "out"),
+        "max_steps": 2,
+        "save_steps": 1,
+        "per_device_train_batch_size": 4,
+        "disable_tqdm": True,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code = main(["train", str(tmp_path / "config.json")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"Mined hard negatives into {tmp_path / 'out' / 'train-mined.jsonl'}" in out
+    mined = load_training_jsonl(tmp_path / "out" / "train-mined.jsonl")
+    assert len(mined) == 24 and all(len(example.negatives) == 5 for example in mined)
+    # --eval alone evaluates at every checkpoint and keeps the best by nDCG@10.
+    assert "Trained 2 steps on 24 queries; saved the best checkpoint (" in out and "nDCG@10" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"config.json: no such file"),
+        ("{", r"config.json: not valid JSON"),
+        ("[1]", r"config.json: expected a JSON object"),
+        ('{"model": "m", "train": "t", "output_dir": "o", "nope": 1}', r"config.json: .*not used.*nope"),
+        ('{"train": "t", "output_dir": "o"}', r"config.json: .*'model'"),
+    ],
+)
+def test_cli_reports_a_bad_config_file_in_one_line(tmp_path, capsys, content, message):
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    code = main(["train", str(tmp_path / "config.json")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_cli_rejects_bad_argument_values_in_one_line(tmp_path, capsys):
+    code = main(["train", "--model", "m", "--train", "t", "--output_dir", str(tmp_path), "--mine_ranks", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "mine_ranks must be START STOP" in err
+
+
+def test_cli_train_flags_come_from_the_argument_dataclasses(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--loss {" + ",".join(LOSSES) + "}" in out  # the choices are the registry's names
+    flags = ("--model", "--train", "--mine_negatives", "--eval_split", "--output_dir", "--n_negatives")
+    aliases = ("--output", "--batch-size", "--epochs", "--warmup", "--negatives", "--quiet", "--resume")
+    for flag in (*flags, *aliases, "--gradcache_chunk_size", "--gather_across_devices", "--learning_rate"):
+        assert f"{flag} " in out or f"{flag}," in out, flag
