@@ -21,6 +21,8 @@ from simlm_haystack.training.losses import LOSSES
 class ModelArguments:
     """The checkpoint to fine-tune and how it reads texts."""
 
+    _argument_group_name = "model"  # a section of --help (HfArgumentParser)
+
     model: str = field(metadata={"help": "hub id or local checkpoint directory to start from"})
     recipe: str | None = field(default=None, metadata={"help": "recipe name (found from the model when omitted)"})
 
@@ -28,6 +30,8 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     """Training data (JSONL or a BEIR folder), hard-negative mining, and the evaluation collection."""
+
+    _argument_group_name = "data"
 
     train: str = field(metadata={"help": "training JSONL, or a BEIR folder (its --split qrels)"})
     corpus: str | None = field(
