@@ -184,11 +184,4 @@ def load_beir(path: str | Path, splits: Sequence[str] = ("test",)) -> BeirCollec
         all_qrels[split] = qrels
         missing_documents[split] = missing
         first_judgement_lines[split] = first_line
-    return BeirCollection(
-        path=path,
-        documents=documents,
-        queries=queries,
-        qrels=all_qrels,
-        missing_documents=missing_documents,
-        first_judgement_lines=first_judgement_lines,
-    )
+    return BeirCollection(path, documents, queries, all_qrels, missing_documents, first_judgement_lines)
