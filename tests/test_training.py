@@ -262,6 +262,20 @@ def test_tas_batches_come_from_one_cluster_and_cover_every_query_once():
     assert [[d.example for d in b] for b in sampler] != [[d.example for d in b] for b in batches]
 
 
+@pytest.mark.parametrize("tas", [True, False])
+def test_batches_sharded_between_processes_cover_every_query(tas):
+    from accelerate.data_loader import BatchSamplerShard
+
+    vectors, _, examples = _clustered()
+    sampler = (
+        TasBalancedBatchSampler(examples, 4, vectors, n_clusters=3, seed=0)
+        if tas
+        else ShuffledBatchSampler(examples, 4, seed=0)
+    )
+    shards = [BatchSamplerShard(sampler, num_processes=2, process_index=rank) for rank in range(2)]
+    assert {draw.example for shard in shards for batch in shard for draw in batch} == set(range(30))
+
+
 def test_tas_draws_margin_bins_uniformly_not_by_count():
     positive = Passage("positive", id="p", score=10.0)
     hard = Passage("hard", id="h", score=9.5)  # margin 0.5: the lowest bin
