@@ -44,19 +44,23 @@ class InfoNCELoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    def scores_and_targets(self, query_embeddings: Tensor, passage_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, B * G) unscaled scores of each query against every passage, and each positive's column."""
+        group = _group_size(query_embeddings, passage_embeddings)
+        targets = torch.arange(len(query_embeddings), device=query_embeddings.device) * group
+        return query_embeddings @ passage_embeddings.T, targets
+
     def forward(
         self,
         query_embeddings: torch.Tensor,
         passage_embeddings: torch.Tensor,
         teacher_scores: torch.Tensor | None = None,
     ) -> Tensor:
-        group = _group_size(query_embeddings, passage_embeddings)
-        scores = query_embeddings @ passage_embeddings.T / self.temperature
-        targets = torch.arange(len(query_embeddings), device=scores.device) * group
-        return F.cross_entropy(scores, targets)
+        scores, targets = self.scores_and_targets(query_embeddings, passage_embeddings)
+        return F.cross_entropy(scores / self.temperature, targets)
 
 
-class FullContrastiveLoss(nn.Module):
+class FullContrastiveLoss(InfoNCELoss):
     """SimLM's full contrastive loss (``full_contrastive_loss``, on by default in SimLM's fine-tuning):
     InfoNCE whose softmax also runs over three more blocks of in-batch scores, all divided by the
     temperature. For query i with positive p_i, the candidates are
@@ -70,36 +74,19 @@ class FullContrastiveLoss(nn.Module):
     than to other queries, besides InfoNCE's query-passage ranking.
     """
 
-    needs_teacher_scores = False
-
-    def __init__(self, temperature: float = 1.0) -> None:
-        super().__init__()
-        self.temperature = temperature
-
-    @staticmethod
-    def scores(query_embeddings: Tensor, passage_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+    def scores_and_targets(self, query_embeddings: Tensor, passage_embeddings: Tensor) -> tuple[Tensor, Tensor]:
         """(B, B * G + 3 B) unscaled scores ``[qp | pq | qq | pp]`` (each block's diagonal, a text
-        against itself or its own pair, set to -inf outside ``qp``) and the targets, the positives' columns."""
-        group = _group_size(query_embeddings, passage_embeddings)
-        targets = torch.arange(len(query_embeddings), device=query_embeddings.device) * group
+        against itself or its own pair, set to -inf outside ``qp``) and each positive's column."""
+        query_to_passage, targets = super().scores_and_targets(query_embeddings, passage_embeddings)
         positives = passage_embeddings[targets]
         itself = torch.eye(len(query_embeddings), dtype=torch.bool, device=query_embeddings.device)
         blocks = [
-            query_embeddings @ passage_embeddings.T,
+            query_to_passage,
             (positives @ query_embeddings.T).masked_fill(itself, float("-inf")),
             (query_embeddings @ query_embeddings.T).masked_fill(itself, float("-inf")),
             (positives @ positives.T).masked_fill(itself, float("-inf")),
         ]
         return torch.cat(blocks, dim=1), targets
-
-    def forward(
-        self,
-        query_embeddings: torch.Tensor,
-        passage_embeddings: torch.Tensor,
-        teacher_scores: torch.Tensor | None = None,
-    ) -> Tensor:
-        scores, targets = self.scores(query_embeddings, passage_embeddings)
-        return F.cross_entropy(scores / self.temperature, targets)
 
 
 class _DistillationLoss(nn.Module, abc.ABC):
