@@ -209,7 +209,9 @@ def test_missing_model_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_text_embedder_serialises_only_what_it_uses(tiny_bert: str) -> None:
-    embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", precision="fast", revision="main")
+    embedder = DualEncoderTextEmbedder(
+        model=tiny_bert, recipe="simlm", precision="fast", revision="main", batch_size=8, progress_bar=False
+    )
     data = embedder.to_dict()
     assert data == {
         "type": "simlm_haystack.components.text_embedder.DualEncoderTextEmbedder",
@@ -225,6 +227,7 @@ def test_text_embedder_serialises_only_what_it_uses(tiny_bert: str) -> None:
             "revision": "main",
             "model_kwargs": None,
             "tokenizer_kwargs": None,
+            "batch_size": 8,
         },
     }
     assert DualEncoderTextEmbedder.from_dict(data).to_dict() == data
@@ -247,7 +250,6 @@ def test_retriever_takes_every_setting_its_text_embedder_serialises() -> None:
         "suffix",
         "normalize_embeddings",
         "truncate_dim",
-        "batch_size",
         "progress_bar",
         "config_kwargs",
         "encode_kwargs",

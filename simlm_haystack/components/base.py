@@ -94,6 +94,11 @@ def check_sentence_transformers_settings(
     return "exact" if precision == "float32" else precision  # type: ignore[return-value]
 
 
+def check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+
+
 def register_short_type(cls: type) -> type:
     """Let pipeline YAML name the class ``simlm_haystack.<Name>``, the path users import it from."""
     component.registry[f"simlm_haystack.{cls.__name__}"] = cls

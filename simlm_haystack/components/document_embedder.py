@@ -14,6 +14,7 @@ from simlm_haystack.components.base import (
     Backend,
     DualEncoderComponentBase,
     SentenceTransformersPrecision,
+    check_batch_size,
     register_short_type,
 )
 from simlm_haystack.encoding import Precision
@@ -102,8 +103,7 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         :param encode_kwargs: sentence-transformers' setting; ignored with a warning.
         :param quantization_ranges: sentence-transformers' setting; ignored with a warning.
         """
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+        check_batch_size(batch_size)
         self._configure(
             model=model,
             recipe=recipe,

@@ -56,6 +56,7 @@ class DualEncoderRetriever:
         revision: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 32,
     ) -> None:
         """
         :param model: A hub id or a local checkpoint directory.
@@ -72,6 +73,7 @@ class DualEncoderRetriever:
         :param revision: A branch, tag or commit of the hub model.
         :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
         :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
+        :param batch_size: The text embedder's ``batch_size`` (for callers that encode many queries at once).
         """
         self.text_embedder = DualEncoderTextEmbedder(
             model=model,
@@ -85,6 +87,7 @@ class DualEncoderRetriever:
             revision=revision,
             model_kwargs=model_kwargs,
             tokenizer_kwargs=tokenizer_kwargs,
+            batch_size=batch_size,
         )
         self.document_store = document_store
         self.top_k = top_k

@@ -13,6 +13,7 @@ from simlm_haystack.components.base import (
     Backend,
     DualEncoderComponentBase,
     SentenceTransformersPrecision,
+    check_batch_size,
     register_short_type,
 )
 from simlm_haystack.encoding import Precision
@@ -50,11 +51,11 @@ class DualEncoderTextEmbedder(DualEncoderComponentBase):
         revision: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
+        batch_size: int = 32,
         prefix: str | None = None,
         suffix: str = "",
         normalize_embeddings: bool | None = None,
         truncate_dim: int | None = None,
-        batch_size: int = 32,
         progress_bar: bool = True,
         config_kwargs: dict[str, Any] | None = None,
         encode_kwargs: dict[str, Any] | None = None,
@@ -79,18 +80,20 @@ class DualEncoderTextEmbedder(DualEncoderComponentBase):
         :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
         :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``; a ``model_max_length``
             must be the recipe's query length.
+        :param batch_size: Queries per forward pass where a caller encodes many at once (the evaluator's
+            batched queries); ``run`` embeds one.
         :param prefix: sentence-transformers' prefix: accepted when it is the recipe's query prefix
             (the recipe applies it either way), refused otherwise.
         :param suffix: sentence-transformers' suffix: only ``""``.
         :param normalize_embeddings: sentence-transformers' normalisation: ``True`` only for a recipe
             that normalises; ``False``/``None`` add nothing to the model's own output.
         :param truncate_dim: sentence-transformers' truncation: only ``None``.
-        :param batch_size: Accepted for sentence-transformers' sake; a query is one batch.
         :param progress_bar: Accepted for sentence-transformers' sake; a query shows no bar.
         :param config_kwargs: sentence-transformers' setting; ignored with a warning.
         :param encode_kwargs: sentence-transformers' setting; ignored with a warning.
         :param quantization_ranges: sentence-transformers' setting; ignored with a warning.
         """
+        check_batch_size(batch_size)
         self._configure(
             model=model,
             recipe=recipe,
@@ -113,6 +116,10 @@ class DualEncoderTextEmbedder(DualEncoderComponentBase):
                 "quantization_ranges": quantization_ranges,
             },
         )
+        self.batch_size = batch_size
+
+    def _init_parameters(self) -> dict[str, Any]:
+        return {**DualEncoderComponentBase._init_parameters(self), "batch_size": self.batch_size}
 
     @component.output_types(embedding=list[float])
     def run(self, text: str) -> dict[str, list[float]]:
