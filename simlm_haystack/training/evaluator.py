@@ -45,7 +45,7 @@ class RetrievalEvaluator:
         document_embedder = DualEncoderDocumentEmbedder.from_encoder(
             encoder, batch_size=self.batch_size, progress_bar=False
         )
-        text_embedder = DualEncoderTextEmbedder.from_encoder(encoder)
+        text_embedder = DualEncoderTextEmbedder.from_encoder(encoder, batch_size=self.batch_size)
         if self._store is None:
             self._store = qdrant_document_store(
                 encoder.recipe, embedding_dim=encoder.embedding_dim, location=":memory:", index="training-eval"
