@@ -1,7 +1,9 @@
 """In-batch negatives across processes: two CPU processes (gloo) against one process on the same global batch.
 
-The workers are forked, not spawned: a spawned process imports the package again (seconds on a
-busy machine), a forked one already has it; they only run torch and gloo.
+The two workers start once for the module, from a fresh fork server that has imported the package
+(forking the test process itself, which already runs threads such as OpenMP's, can deadlock the
+child; spawning imports the package twice more). Each computes everything the tests compare: every
+loss on a linear encoder under DDP, and the trainer's loss and gradients as ``torchrun`` starts it.
 """
 
 from __future__ import annotations
@@ -82,21 +84,6 @@ def loss_and_gradients(name: str, rank: int | None) -> dict[str, torch.Tensor]:
     }
 
 
-def _worker(rank: int, store: str, results: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE)
-    try:
-        torch.save({name: loss_and_gradients(name, rank) for name in LOSSES}, Path(results) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.fixture(scope="module")
-def two_processes(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, dict[str, torch.Tensor]]]:
-    directory = tmp_path_factory.mktemp("distributed")
-    mp.start_processes(_worker, args=(str(directory / "store"), str(directory)), nprocs=WORLD_SIZE, start_method="fork")
-    return [torch.load(directory / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
-
-
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_gathered_loss_and_gradients_equal_one_process_on_the_global_batch(two_processes, name):
     single = loss_and_gradients(name, None)
@@ -161,24 +148,35 @@ def trainer_loss_and_gradients(model_dir: str, output_dir: str, rank: int | None
     return {"loss": loss.detach(), **gradients}
 
 
-def _trainer_worker(rank: int, port: int, model_dir: str, results: str) -> None:
-    from accelerate.state import AcceleratorState
-
+def _worker(rank: int, port: int, model_dir: str, results: str) -> None:
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
-    AcceleratorState._reset_state(reset_partial_state=True)  # the parent's single-process state was forked too
-    torch.save(trainer_loss_and_gradients(model_dir, results, rank), Path(results) / f"trainer{rank}.pt")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")  # the Trainer's accelerate state finds it initialised
+    try:
+        computed = {name: loss_and_gradients(name, rank) for name in LOSSES}
+        computed["trainer"] = trainer_loss_and_gradients(model_dir, str(Path(results) / "out"), rank)
+        torch.save(computed, Path(results) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
 
 
-def test_trainer_under_torchrun_gathers_the_global_batch(tmp_path, tiny_bert):
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory: pytest.TempPathFactory, tiny_bert: str) -> list[dict[str, dict[str, torch.Tensor]]]:
+    directory = tmp_path_factory.mktemp("distributed")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    mp.start_processes(_trainer_worker, args=(port, tiny_bert, str(tmp_path)), nprocs=WORLD_SIZE, start_method="fork")
-    single = trainer_loss_and_gradients(tiny_bert, str(tmp_path / "single"), None)
-    for rank in range(WORLD_SIZE):
-        gathered = torch.load(tmp_path / f"trainer{rank}.pt")
+    mp.get_context("forkserver").set_forkserver_preload(["simlm_haystack.training"])
+    mp.start_processes(_worker, args=(port, tiny_bert, str(directory)), nprocs=WORLD_SIZE, start_method="forkserver")
+    return [torch.load(directory / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+
+
+def test_trainer_under_torchrun_gathers_the_global_batch(two_processes, tmp_path, tiny_bert):
+    single = trainer_loss_and_gradients(tiny_bert, str(tmp_path), None)
+    for results in two_processes:
+        gathered = results["trainer"]
         assert gathered.keys() == single.keys()
         for name in single:
             torch.testing.assert_close(gathered[name], single[name], rtol=1e-4, atol=1e-6)
