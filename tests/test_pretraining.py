@@ -25,6 +25,7 @@ from transformers import (
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, ModelLoadError, Recipe
 from simlm_haystack.pretraining import (
+    MaskedLMGenerator,
     PretrainingArguments,
     QueryAsContextModel,
     ReplacedLanguageModel,
@@ -44,6 +45,7 @@ from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
 from simlm_haystack.pretraining.cli import main
 from simlm_haystack.pretraining.corpus import CorpusPassage, PassageDraw
 from simlm_haystack.pretraining.masking import IGNORE
+from simlm_haystack.pretraining.mlm import MaskedLanguageModel
 from simlm_haystack.pretraining.trainer import HEADS_FILE
 from simlm_haystack.recipes import RECIPE_FILE, get_recipe
 from simlm_haystack.training import DualEncoderTrainingArguments, Passage, TrainingExample, build_trainer
@@ -368,6 +370,24 @@ def test_simlm_loss_falls_on_a_small_corpus(tmp_path, tiny_bert, tiny_generator,
     assert Recipe.load(tmp_path) == TINY_SIMLM
 
 
+def test_offline_corpus_generator_is_trained_first_once_and_then_frozen(tmp_path, tiny_bert, passages, monkeypatch):
+    args = arguments(tmp_path, generator="corpus", generator_layers=1, generator_steps=3, max_steps=1)
+    trainer = build_pretrainer(tiny_bert, args, passages=passages[:8], recipe=TINY_SIMLM)
+    generator = trainer.model.generator
+    assert isinstance(generator, MaskedLMGenerator)
+    assert generator.masked_lm.config.num_hidden_layers == 1
+    assert not any(p.requires_grad for p in generator.parameters())
+    saved = BertForMaskedLM.from_pretrained(tmp_path / "generator")  # with its head: a masked LM
+    trained = {name: p for name, p in generator.masked_lm.named_parameters()}
+    start = BertForMaskedLM.from_pretrained(tiny_bert, num_hidden_layers=1)
+    layer = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(saved.state_dict()[layer], trained[layer])
+    assert not torch.equal(start.state_dict()[layer], trained[layer])  # it was trained on the corpus
+    monkeypatch.setattr(MaskedLanguageModel, "forward", lambda *a, **k: pytest.fail("trained again"))
+    again = build_pretrainer(tiny_bert, args, passages=passages[:8], recipe=TINY_SIMLM)
+    torch.testing.assert_close(again.model.generator.masked_lm.state_dict()[layer], trained[layer], rtol=0, atol=0)
+
+
 class StopAt(TrainerCallback):
     def __init__(self, step: int) -> None:
         self.step = step
@@ -534,7 +554,7 @@ def test_a_generator_with_another_vocabulary_or_no_masked_lm_head_is_refused(
 def test_without_a_generator_offline_one_message_names_the_fallback(tmp_path, tiny_bert, passages, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no retries against an unreachable hub
     args = arguments(tmp_path)  # the paper's google/electra-base-generator: not available offline
-    with pytest.raises(ModelLoadError, match=r"could not be loaded .*Without one, pass --generator unigram"):
+    with pytest.raises(ModelLoadError, match=r"could not be loaded .*Without one, pass --generator corpus.*unigram"):
         build_pretrainer(tiny_bert, args, passages=passages[:4], recipe=TINY_SIMLM)
 
 

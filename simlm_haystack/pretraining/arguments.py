@@ -80,7 +80,13 @@ class PretrainingArguments(TrainingArguments):
     qc_variant: str = field(default="contrastive", metadata={"help": "query-as-context: contrastive or generative"})
     generator: str = field(
         default=PAPER_GENERATOR,
-        metadata={"help": "simlm: a frozen masked LM sharing the encoder's vocabulary, or 'unigram' (offline)"},
+        metadata={"help": "simlm: a frozen masked LM sharing the encoder's vocabulary; offline: 'corpus' or 'unigram'"},
+    )
+    generator_layers: int = field(
+        default=2, metadata={"help": "simlm, --generator corpus: the generator is the encoder's first N layers"}
+    )
+    generator_steps: int = field(
+        default=500, metadata={"help": "simlm, --generator corpus: training steps of the generator, before SimLM's"}
     )
     encoder_mask_rate: float = field(default=0.3, metadata={"help": "simlm: share of tokens the encoder sees replaced"})
     decoder_mask_rate: float = field(

@@ -15,6 +15,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -119,8 +120,9 @@ def head_logits(masked_lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor | No
     return None
 
 
-def load_masked_lm(model: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A fresh, trainable ``*ForMaskedLM`` copy of ``model`` (its head initialised if it has none) and its tokenizer."""
+def load_masked_lm(model: str | Path, **config: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A fresh, trainable ``*ForMaskedLM`` copy of ``model`` (its head initialised if it has none) and its
+    tokenizer; ``config`` overrides the checkpoint's configuration (``num_hidden_layers=2``: its first 2 layers)."""
     source = local_model_path(model)
     verbosity = transformers_logging.get_verbosity()
     # Transformers reports a missing head as a table and, for a tied bias, as a "corrupted" checkpoint;
@@ -129,7 +131,7 @@ def load_masked_lm(model: str | Path) -> tuple[PreTrainedModel, PreTrainedTokeni
     try:
         tokenizer = _from_pretrained(AutoTokenizer, source, local_files_only=False)
         masked_lm, info = _from_pretrained(
-            AutoModelForMaskedLM, source, local_files_only=False, output_loading_info=True
+            AutoModelForMaskedLM, source, local_files_only=False, output_loading_info=True, **config
         )
     except (OSError, ValueError) as error:
         raise ModelLoadError(f"Could not load {str(model)!r} as a masked language model: {_one_line(error)}") from error

@@ -5,9 +5,11 @@ masked token from its output. Any masked LM works if it shares the encoder's voc
 does not is refused before training, as is a checkpoint with no masked-LM head (all-MiniLM-L6-v2 is a
 sentence encoder, not a masked LM).
 
-Where no generator can be had (offline), ``unigram`` samples each replacement from the corpus's
-own unigram distribution. It is weaker: such a replacement rarely fits its context, so spotting and
-undoing it teaches the encoder less than undoing a generator's plausible guesses.
+Where no generator can be had (offline), two fallbacks, both weaker than a generator pre-trained on
+a large corpus: ``corpus`` trains a small masked LM on the corpus first (see :mod:`.mlm`), and
+``unigram`` samples each replacement from the corpus's own unigram distribution. A unigram draw
+rarely fits its context, so spotting and undoing it teaches the encoder less than undoing a
+generator's plausible guesses.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from simlm_haystack.recipes import Recipe
 #: The paper's generator (scripts/train_rlm.sh), for BERT's uncased WordPiece vocabulary.
 PAPER_GENERATOR = "google/electra-base-generator"
 UNIGRAM = "unigram"
+CORPUS = "corpus"
 
 NO_GENERATOR_HINT = (
     "SimLM's replaced language modelling needs a frozen generator: a masked language model sharing the "
     f"encoder's vocabulary (the paper uses {PAPER_GENERATOR} for BERT's uncased vocabulary). "
-    f"Without one, pass --generator {UNIGRAM}: replacements drawn from the corpus's unigram distribution "
-    "(weaker: they rarely fit their context, so the encoder learns less from undoing them)."
+    f"Without one, pass --generator {CORPUS}: a small masked LM (the encoder's first --generator-layers layers) "
+    f"trained on the corpus first, or --generator {UNIGRAM}: replacements drawn from the corpus's unigram "
+    "distribution. Both are weaker than a generator pre-trained on a large corpus (unigram draws most: they "
+    "rarely fit their context, so the encoder learns less from undoing them)."
 )
 
 

@@ -10,6 +10,7 @@ masked-LM head and the decoder), which resuming needs and the final output does 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,14 +28,16 @@ from simlm_haystack.errors import DataError, NonFiniteLossError
 from simlm_haystack.pretraining.arguments import PretrainingArguments
 from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
 from simlm_haystack.pretraining.corpus import CorpusPassage, DrawDataset, PassageBatchSampler
-from simlm_haystack.pretraining.generator import load_generator
+from simlm_haystack.pretraining.generator import CORPUS, load_generator
 from simlm_haystack.pretraining.masking import ReplacedLMCollator, WholeWordMasker
+from simlm_haystack.pretraining.mlm import AllMaskCollator, MaskedLanguageModel
 from simlm_haystack.pretraining.pairs import QueryPassagePair
 from simlm_haystack.pretraining.query_as_context import QueryAsContextCollator, QueryAsContextModel
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
 from simlm_haystack.recipes import Recipe, resolve_recipe
 
 HEADS_FILE = "pretraining_heads.safetensors"
+GENERATOR_DIRECTORY = "generator"  # --generator corpus: the generator trained first
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -150,6 +153,38 @@ class PretrainingTrainer(Trainer):
         self.save_model(str(output_dir) if output_dir is not None else None)
 
 
+def train_generator(
+    model: str | Path, args: PretrainingArguments, passages: Sequence[CorpusPassage], recipe: Recipe
+) -> str:
+    """The offline fallback generator: the encoder's first ``args.generator_layers`` layers, trained with
+    whole-word masks on the corpus for ``args.generator_steps`` steps, saved (with its head) in
+    ``OUTPUT/generator``. Trained once: a directory already there is used as it is."""
+    directory = Path(args.output_dir) / GENERATOR_DIRECTORY
+    if (directory / "config.json").is_file():
+        return str(directory)
+    set_seed(args.seed)
+    masked_lm, tokenizer = load_masked_lm(model, num_hidden_layers=args.generator_layers)
+    masker = WholeWordMasker(tokenizer, recipe, input_names(masked_lm.base_model, tokenizer))
+    stage = dataclasses.replace(
+        args, output_dir=str(directory / "training"), max_steps=args.generator_steps, save_strategy="no"
+    )
+    trainer = PretrainingTrainer(
+        model=MaskedLanguageModel(masked_lm),
+        args=stage,
+        train_dataset=DrawDataset(passages),
+        data_collator=AllMaskCollator(masker, mask_rate=args.encoder_mask_rate),
+        processing_class=tokenizer,
+        recipe=recipe,
+        train_sampler=PassageBatchSampler(len(passages), args.per_device_train_batch_size, seed=args.seed + 1),
+    )
+    trainer.train()
+    if args.should_save:
+        masked_lm.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+    trainer.accelerator.wait_for_everyone()
+    return str(directory)
+
+
 def build_pretrainer(
     model: str | Path,
     args: PretrainingArguments,
@@ -171,7 +206,8 @@ def build_pretrainer(
         if not passages:
             raise DataError("SimLM pre-training needs a corpus (passages)")
         vocab_size = int(masked_lm.config.vocab_size)
-        generator = load_generator(args.generator, tokenizer, vocab_size, recipe=recipe, passages=passages)
+        spec = train_generator(model, args, passages, recipe) if args.generator == CORPUS else args.generator
+        generator = load_generator(spec, tokenizer, vocab_size, recipe=recipe, passages=passages)
         network: nn.Module = ReplacedLanguageModel(masked_lm, generator, decoder_layers=args.decoder_layers or 2)
         collator: Any = ReplacedLMCollator(
             masker, encoder_mask_rate=args.encoder_mask_rate, decoder_mask_rate=args.decoder_mask_rate
