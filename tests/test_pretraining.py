@@ -366,7 +366,8 @@ def test_simlm_loss_falls_on_a_small_corpus(tmp_path, tiny_bert, tiny_generator,
     assert all(0.2 < share < 0.35 for share in logged(trainer, "replaced"))  # ~30% of tokens replaced
     # The output is the encoder alone, with its tokenizer and recipe.
     assert not (tmp_path / HEADS_FILE).exists()
-    assert AutoModel.from_pretrained(tmp_path).config.hidden_size == 32
+    loaded, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert loaded.config.hidden_size == 32 and not info["missing_keys"]  # nothing initialised anew (the pooler)
     assert Recipe.load(tmp_path) == TINY_SIMLM
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import (
+    AutoModel,
     AutoModelForMaskedLM,
     AutoTokenizer,
     BertForMaskedLM,
@@ -149,6 +150,19 @@ def load_masked_lm(model: str | Path, **config: Any) -> tuple[PreTrainedModel, P
         raise ModelLoadError(f"Model {model!r} has no fast tokenizer (tokenizer.json); whole-word masking needs one.")
     Backbone(masked_lm)  # an unknown family is an error here, before anything else is done
     return masked_lm, tokenizer
+
+
+def weights_beside_base(model: str | Path, masked_lm: PreTrainedModel) -> dict[str, torch.Tensor]:
+    """Weights the checkpoint's ``AutoModel`` has that the masked LM's base lacks (BERT's pooler, which no
+    recipe reads): written with the encoder, so that loading it initialises nothing anew (and says so)."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        full = _from_pretrained(AutoModel, local_model_path(model), local_files_only=False)
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    base = set(masked_lm.base_model.state_dict())
+    return {name: tensor.detach().clone() for name, tensor in full.state_dict().items() if name not in base}
 
 
 def input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[str]:

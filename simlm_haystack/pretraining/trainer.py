@@ -26,7 +26,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from simlm_haystack.errors import DataError, NonFiniteLossError
 from simlm_haystack.pretraining.arguments import PretrainingArguments
-from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
+from simlm_haystack.pretraining.backbone import input_names, load_masked_lm, weights_beside_base
 from simlm_haystack.pretraining.corpus import CorpusPassage, DrawDataset, PassageBatchSampler
 from simlm_haystack.pretraining.generator import CORPUS, load_generator
 from simlm_haystack.pretraining.masking import ReplacedLMCollator, WholeWordMasker
@@ -56,12 +56,22 @@ class PretrainingTrainer(Trainer):
 
     :param recipe: Saved beside every checkpoint and the output.
     :param train_sampler: Yields batches of :class:`~simlm_haystack.pretraining.corpus.PassageDraw`.
+    :param extra_encoder_weights: Saved with the encoder, unchanged (see
+        :func:`~simlm_haystack.pretraining.backbone.weights_beside_base`).
     """
 
-    def __init__(self, *args: Any, recipe: Recipe, train_sampler: PassageBatchSampler, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        recipe: Recipe,
+        train_sampler: PassageBatchSampler,
+        extra_encoder_weights: dict[str, torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.train_sampler = train_sampler
+        self.extra_encoder_weights = extra_encoder_weights or {}
         self._parts: dict[str, list[torch.Tensor]] = defaultdict(list)
         self._in_checkpoint = False
 
@@ -123,7 +133,8 @@ class PretrainingTrainer(Trainer):
         output_dir = output_dir or self.args.output_dir
         os.makedirs(output_dir, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model)
-        model.backbone.base.save_pretrained(output_dir)
+        base = model.backbone.base
+        base.save_pretrained(output_dir, state_dict={**base.state_dict(), **self.extra_encoder_weights})
         self.processing_class.save_pretrained(output_dir)
         self.recipe.save(output_dir)
         if self._in_checkpoint:
@@ -136,6 +147,8 @@ class PretrainingTrainer(Trainer):
         if not (checkpoint / WEIGHTS_FILE).is_file() or not (checkpoint / HEADS_FILE).is_file():
             raise DataError(f"{checkpoint} is not a pre-training checkpoint (no {WEIGHTS_FILE} and {HEADS_FILE})")
         encoder_state = safetensors.torch.load_file(checkpoint / WEIGHTS_FILE)
+        for name in self.extra_encoder_weights:
+            encoder_state.pop(name, None)
         model.backbone.base.load_state_dict(encoder_state, strict=True)
         heads = safetensors.torch.load_file(checkpoint / HEADS_FILE)
         parameters = head_parameters(model)
@@ -241,6 +254,7 @@ def build_pretrainer(
         processing_class=tokenizer,
         recipe=recipe,
         train_sampler=sampler,
+        extra_encoder_weights=weights_beside_base(model, masked_lm),
     )
 
 
