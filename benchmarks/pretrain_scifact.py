@@ -3,9 +3,9 @@
 
     .venv/bin/python benchmarks/pretrain_scifact.py --data /work/shared/data/scifact --output /tmp/pretrain-scifact
 
-For each method (``simlm``: replaced-LM with the bottleneck decoder, the unigram generator offline or
-``--generator``; ``contrastive`` and ``generative``: query-as-context with each passage's title as
-its query, the passage read without it):
+For each method (``simlm``: replaced-LM with the bottleneck decoder, its generator trained first on
+the corpus offline (``--generator corpus``; or ``unigram``, or a masked LM); ``contrastive`` and
+``generative``: query-as-context with each passage's title as its query, the passage read without it):
 
 1. pre-train on ``corpus.jsonl`` only (no query, no judgement is read);
 2. run ``benchmarks/train_scifact.py`` on the output, unchanged, in a subprocess: its "before" is
@@ -87,7 +87,7 @@ def pretrain_method(name: str, model: str, corpus: Path, output: Path, options: 
         return json.loads((output / "pretraining.json").read_text())
     settings = dict(METHODS[name])
     if name == "simlm":
-        settings["generator"] = options.generator
+        settings.update(generator=options.generator, generator_steps=options.generator_steps)
     if name == "contrastive" and options.gradcache_chunk_size:
         settings["gradcache_chunk_size"] = options.gradcache_chunk_size
     args = PretrainingArguments(
@@ -146,7 +146,8 @@ def main() -> None:
         "--steps", nargs="*", default=[], metavar="METHOD=N", help="per-method steps, e.g. simlm=60 generative=150"
     )
     parser.add_argument("--batch-size", type=int, default=32, help="pre-training passages per step")
-    parser.add_argument("--generator", default="unigram", help="simlm's generator (offline: unigram)")
+    parser.add_argument("--generator", default="corpus", help="simlm's generator (offline: corpus or unigram)")
+    parser.add_argument("--generator-steps", type=int, default=100, help="--generator corpus: its training steps")
     parser.add_argument("--gradcache-chunk-size", type=int, default=None, help="contrastive: GradCache chunks")
     parser.add_argument("--save-steps", type=int, default=25, help="checkpoint every N steps (a stop resumes)")
     parser.add_argument("--logging-steps", type=int, default=5)

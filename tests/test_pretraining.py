@@ -560,6 +560,8 @@ def test_without_a_generator_offline_one_message_names_the_fallback(tmp_path, ti
 
 
 def test_cli_reports_bad_input_as_one_line_and_trains_from_a_json_config(tmp_path, tiny_bert, sample_dir, capsys):
+    assert main(["--model", tiny_bert, "--corpus", str(sample_dir / "corpus.jsonl")]) == 2
+    assert "an output directory is required (--output)" in capsys.readouterr().err
     write_jsonl(tmp_path / "pairs.jsonl", [{"text": "fine", "query": "fine"}, {"text": "no query here"}])
     code = main(
         [

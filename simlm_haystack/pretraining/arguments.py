@@ -109,11 +109,16 @@ class PretrainingArguments(TrainingArguments):
     weight_decay: float | None = field(default=None, metadata={"help": "default: the method's"})
     warmup_steps: float | None = field(default=None, metadata={"help": "steps, or a ratio < 1; default: the method's"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "keep: the collator builds the inputs"})
+    ddp_find_unused_parameters: bool | None = field(
+        default=False, metadata={"help": "torchrun: every trained parameter is used in every step"}
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"aliases": ["--resume"], "help": "a checkpoint, or 'true' for the last in OUTPUT"}
     )
 
     def __post_init__(self) -> None:
+        if not self.output_dir:
+            raise ValueError("an output directory is required (--output): the encoder is written there")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
         if self.qc_variant not in VARIANTS:

@@ -67,8 +67,6 @@ def load_pairs(
 
 def run(data: PretrainingDataArguments, args: PretrainingArguments) -> PretrainingTrainer:
     """Read and check the data, then pre-train (or resume) and save the encoder."""
-    if not args.output_dir:
-        raise DataError("--output is required")
     passages = read_passages(data.corpus) if data.corpus else None
     pairs = None
     if args.method == "query-as-context":
@@ -98,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("simlm-haystack pretrain: interrupted (resume with --resume true)", file=sys.stderr)
         return 130
+    if not trainer.is_world_process_zero():
+        return 0
     method = args.method if args.method == "simlm" else f"{args.method} ({args.qc_variant})"
     print(
         f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
