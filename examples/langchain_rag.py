@@ -50,7 +50,9 @@ def chat_model() -> object | None:
 
 
 def main(question: str) -> int:
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in the example's output
+    # Our output only: no weight-loading bars, no log lines nobody can act on.
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
     embeddings = DualEncoderEmbeddings(model=MODEL)
     documents = [
         Document(page_content=record["text"], metadata={"title": record.get("title", ""), "doc_id": record["_id"]})

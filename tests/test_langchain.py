@@ -418,6 +418,27 @@ def test_langchain_indexed_collection_is_searched_from_haystack(scifact_collecti
         store.close()
 
 
+@pytest.mark.integration
+def test_example_chain_prints_the_prompt_offline_without_library_noise(minilm_path: str) -> None:
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+    environment.pop("OPENAI_API_KEY", None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "langchain_rag.py"), "Does aspirin lower the risk of heart attack?"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=True,
+    )
+    assert done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Answer the question from these abstracts only."
+    assert [line[:4] for line in lines[1:4]] == ["[1] ", "[2] ", "[3] "]
+    assert any("aspirin" in line.lower() for line in lines[1:4])  # retrieval found the subject
+    assert "Question: Does aspirin lower the risk of heart attack?" in lines
+    assert lines[-1].startswith("[No chat model configured")
+
+
 # --- 5. The package imports without LangChain ---------------------------------------------------------
 
 WITHOUT_LANGCHAIN = """
