@@ -307,10 +307,12 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         return convert_id(str(document_id)) if self.haystack_layout else document_id
 
     def _title(self, position: int, metadata: Any) -> str | None:
-        if metadata is None or self.title_key is None:
+        if metadata is None:
             return None
         if not isinstance(metadata, dict):
             raise TypeError(f"item {position} of metadatas is {type(metadata).__name__}, not a dict")
+        if self.title_key is None:
+            return None
         title = metadata.get(self.title_key)
         return None if title is None else str(title)
 
