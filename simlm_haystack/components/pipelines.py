@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from haystack import Pipeline
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
@@ -31,10 +33,16 @@ def build_query_pipeline(
     document_store: QdrantDocumentStore,
     *,
     top_k: int = 10,
+    filters: dict[str, Any] | None = None,
 ) -> Pipeline:
-    """``text_embedder -> QdrantEmbeddingRetriever``; run it with ``{"text_embedder": {"text": query}}``."""
+    """``text_embedder -> QdrantEmbeddingRetriever``; run it with ``{"text_embedder": {"text": query}}``.
+
+    ``filters`` (Haystack filters) apply to every search unless a run passes its own.
+    """
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder)
-    pipeline.add_component("retriever", QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k))
+    pipeline.add_component(
+        "retriever", QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k, filters=filters)
+    )
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
     return pipeline

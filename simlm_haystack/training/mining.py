@@ -1,4 +1,4 @@
-"""Hard negatives mined with the current model through the evaluator's retrieval path (Qdrant)."""
+"""Hard negatives mined with the current model through the evaluation's indexing and retrieval (Qdrant)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.errors import DataError
-from simlm_haystack.evaluation.evaluator import ensure_indexed, retrieve
+from simlm_haystack.evaluation.index import ensure_indexed
+from simlm_haystack.evaluation.retrieval import retrieve
 from simlm_haystack.training.data import TrainingExample, passage_from_document
 
 
