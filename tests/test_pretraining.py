@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -437,6 +438,17 @@ def test_contrastive_variant_trains_with_gradcache_and_gradient_accumulation(tmp
     assert trainer.state.global_step == 2
     assert all(math.isfinite(v) for v in logged(trainer, "contrastive_loss") + logged(trainer, "mlm_loss"))
     assert trainer.args.learning_rate == 1e-4 and trainer.args.weight_decay == 0.01  # the paper's defaults
+
+
+@pytest.mark.parametrize("method", ["simlm", "generative", "contrastive"])
+def test_distilbert_encoders_pre_train_too(tmp_path, tiny_distilbert, passages, method):
+    tas_b = dataclasses.replace(get_recipe("tas-b"), document_max_length=32, query_max_length=16)
+    settings = {"generator": "unigram"} if method == "simlm" else {"method": "query-as-context", "qc_variant": method}
+    data = {"passages": passages[:8]} if method == "simlm" else {"pairs": pairs_from_field(passages[:8])}
+    trainer = pretrain(tiny_distilbert, arguments(tmp_path, max_steps=2, **settings), recipe=tas_b, **data)
+    assert all(math.isfinite(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry)
+    loaded, info = AutoModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert type(loaded).__name__ == "DistilBertModel" and not info["missing_keys"]
 
 
 def test_output_loads_in_the_embedders_and_the_fine_tuning_trainer(tmp_path, tiny_bert, passages):

@@ -223,7 +223,12 @@ class QueryAsContextModel(nn.Module):
         count = count.clamp(min=1)
         mlm_loss = (mlm_sum / count).to(contrastive.device)
         surrogate = (contrastive.detach() + mlm_loss).requires_grad_()
-        surrogate.register_hook(functools.partial(self._gradcache_backward, sides, states, gradient, count, chunk_size))
+        # backward() runs outside the Trainer's autocast: the second pass re-enters the first pass's precision.
+        device = everything.device.type
+        precision = (device, torch.get_autocast_dtype(device), torch.is_autocast_enabled(device))
+        surrogate.register_hook(
+            functools.partial(self._gradcache_backward, sides, states, gradient, count, chunk_size, precision)
+        )
         return {"loss": surrogate, "contrastive_loss": contrastive.detach(), "mlm_loss": mlm_loss}
 
     def _gradcache_backward(
@@ -233,10 +238,12 @@ class QueryAsContextModel(nn.Module):
         gradient: torch.Tensor,
         count: torch.Tensor,
         chunk_size: int,
+        precision: tuple[str, torch.dtype, bool],
         grad_output: torch.Tensor,
     ) -> None:
         offset = 0
-        with torch.enable_grad():
+        device, dtype, enabled = precision
+        with torch.enable_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
             for features, side_states in zip(sides, states, strict=True):
                 for piece, state in zip(_chunks(features, chunk_size), side_states, strict=True):
                     with state:
