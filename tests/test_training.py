@@ -455,6 +455,40 @@ def test_gradcache_in_train_mode_replays_each_chunks_dropout(tmp_path, tiny_bert
         torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
 
 
+def test_gradcache_backward_reenters_the_first_pass_autocast(tmp_path, tiny_bert):
+    _, examples = planted_task(tiny_bert)
+    trainer = build_trainer(
+        tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
+    )
+    inputs = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.eval()
+
+    def gradients():
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    model.zero_grad()
+    # No cast cache: each chunk's bf16 weight gradients reach the fp32 weights on their own, as in GradCache.
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        query_embeddings, passage_embeddings = (
+            torch.cat([embed_features(model, piece, trainer.recipe).float() for piece in padded_row_chunks(side, 3)])
+            for side in (inputs["query"], inputs["passage"])
+        )
+        reference_loss = trainer.loss(query_embeddings, passage_embeddings)
+    reference_loss.backward()
+    reference = gradients()
+
+    model.zero_grad()
+    trainer.args.gradcache_chunk_size = 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the Trainer's compute_loss context under bf16
+        cached_loss = trainer.compute_loss(model, inputs)
+    cached_loss.backward()  # outside it, as the Trainer's backward()
+    cached = gradients()
+
+    assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
+    for name in reference:
+        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+
+
 def test_random_state_replays_and_restores():
     state = RandomState(torch.zeros(1))
     first = torch.rand(3)

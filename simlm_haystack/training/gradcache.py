@@ -2,10 +2,10 @@
 
 Embed every chunk without a graph, take the loss's gradient w.r.t. the embeddings, then on
 ``backward()`` embed each chunk again with a graph and push its slice of that gradient through.
-The second forward replays each chunk's random state, so dropout draws the same masks as the first
-and the gradients are those of the batch embedded chunk by chunk. The Trainer's ``backward()``
-reaches the second pass through a hook on the returned loss, as in sentence-transformers' cached
-losses.
+The second forward replays each chunk's random state, so dropout draws the same masks as the first,
+and re-enters the first's autocast (``backward()`` runs outside the Trainer's bf16 context), so the
+gradients are those of the batch embedded chunk by chunk. The Trainer's ``backward()`` reaches the
+second pass through a hook on the returned loss, as in sentence-transformers' cached losses.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def gradcache_loss(
     """The loss of the batch, embedded ``chunk_size`` texts at a time; calling ``backward()`` on it
     accumulates the weights' gradients chunk by chunk (same as one backward through the whole batch)."""
     sides, states, embeddings = (queries, passages), [], []
+    device = queries["input_ids"].device.type
+    autocast = (device, torch.get_autocast_dtype(device), torch.is_autocast_enabled(device))
     with torch.no_grad():
         for features in sides:
             side_states, side_embeddings = [], []
@@ -72,7 +74,9 @@ def gradcache_loss(
         loss = loss_on_embeddings(embeddings[0], embeddings[1], teacher_scores)
         gradients = torch.autograd.grad(loss, embeddings)
     surrogate = loss.detach().requires_grad_()
-    surrogate.register_hook(functools.partial(_backward_by_chunk, embed, sides, states, gradients, chunk_size))
+    surrogate.register_hook(
+        functools.partial(_backward_by_chunk, embed, sides, states, gradients, chunk_size, autocast)
+    )
     return surrogate
 
 
@@ -82,9 +86,11 @@ def _backward_by_chunk(
     states: Sequence[Sequence[RandomState]],
     gradients: Sequence[torch.Tensor],
     chunk_size: int,
+    autocast: tuple[str, torch.dtype, bool],
     grad_output: torch.Tensor,
 ) -> None:
-    with torch.enable_grad():
+    device, dtype, enabled = autocast
+    with torch.enable_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
         for features, side_states, gradient in zip(sides, states, gradients, strict=True):
             offset = 0
             for piece, state in zip(padded_row_chunks(features, chunk_size), side_states, strict=True):
