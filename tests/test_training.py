@@ -393,12 +393,39 @@ def test_collator_tokenises_exactly_as_the_embedders(tiny_bert, tiny_distilbert)
         assert "teacher_scores" not in batch  # the positive has no score
 
 
-def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
+@pytest.fixture
+def first_batch(tmp_path, tiny_bert):
+    """A trainer on the planted task (8 queries a batch, 2 passages each) and its first batch."""
     _, examples = planted_task(tiny_bert)
     trainer = build_trainer(
         tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
     )
-    inputs = next(iter(trainer.get_train_dataloader()))
+    return trainer, next(iter(trainer.get_train_dataloader()))
+
+
+def gradients_of(model):
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def chunked_reference(trainer, inputs, size):
+    """The loss of the batch embedded ``size`` texts at a time, with one graph: what GradCache must equal."""
+    query_embeddings, passage_embeddings = (
+        torch.cat(
+            [embed_features(trainer.model, piece, trainer.recipe).float() for piece in padded_row_chunks(side, size)]
+        )
+        for side in (inputs["query"], inputs["passage"])
+    )
+    return trainer.loss(query_embeddings, passage_embeddings)
+
+
+def assert_same_gradients(cached, reference):
+    assert cached.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+
+
+def test_gradcache_gives_the_full_batch_loss_and_gradients(first_batch):
+    trainer, inputs = first_batch
     model = trainer.model.eval()  # no dropout: both ways must see the same network
 
     def loss_and_gradients(chunk_size):
@@ -406,87 +433,57 @@ def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
         model.zero_grad()
         loss = trainer.compute_loss(model, inputs)
         (loss / 2).backward()  # as the Trainer does with gradient accumulation
-        return loss.item(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        return loss.item(), gradients_of(model)
 
     full_loss, full = loss_and_gradients(None)
     cached_loss, cached = loss_and_gradients(3)
     assert cached_loss == pytest.approx(full_loss, rel=1e-5)
-    assert full.keys() == cached.keys()
-    for name in full:
-        torch.testing.assert_close(cached[name], full[name], rtol=1e-4, atol=1e-6)
+    assert_same_gradients(cached, full)
 
 
-def test_gradcache_in_train_mode_replays_each_chunks_dropout(tmp_path, tiny_bert):
-    _, examples = planted_task(tiny_bert)
-    trainer = build_trainer(
-        tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
-    )
-    inputs = next(iter(trainer.get_train_dataloader()))
+def test_gradcache_in_train_mode_replays_each_chunks_dropout(first_batch):
+    trainer, inputs = first_batch
     model = trainer.model.train()  # dropout on
-
-    def embed(features):
-        return embed_features(model, features, trainer.recipe).float()
-
     piece = next(padded_row_chunks(inputs["query"], 3))
-    assert not torch.equal(embed(piece), embed(piece))  # dropout does change the embeddings
-
-    def gradients():
-        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    embedded = [embed_features(model, piece, trainer.recipe) for _ in range(2)]
+    assert not torch.equal(*embedded)  # dropout does change the embeddings
 
     # The reference: the same chunks embedded once, with a graph, under the same RNG (same masks).
     torch.manual_seed(7)
     model.zero_grad()
-    query_embeddings = torch.cat([embed(piece) for piece in padded_row_chunks(inputs["query"], 3)])
-    passage_embeddings = torch.cat([embed(piece) for piece in padded_row_chunks(inputs["passage"], 3)])
-    reference_loss = trainer.loss(query_embeddings, passage_embeddings)
+    reference_loss = chunked_reference(trainer, inputs, 3)
     (reference_loss / 2).backward()
-    reference = gradients()
+    reference = gradients_of(model)
 
     torch.manual_seed(7)
     model.zero_grad()
     trainer.args.gradcache_chunk_size = 3
     cached_loss = trainer.compute_loss(model, inputs)
     (cached_loss / 2).backward()  # the second forward, chunk by chunk, must draw the first one's masks
-    cached = gradients()
 
     assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
-    assert cached.keys() == reference.keys()
-    for name in reference:
-        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+    assert_same_gradients(gradients_of(model), reference)
 
 
-def test_gradcache_backward_reenters_the_first_pass_autocast(tmp_path, tiny_bert):
-    _, examples = planted_task(tiny_bert)
-    trainer = build_trainer(
-        tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
-    )
-    inputs = next(iter(trainer.get_train_dataloader()))
+def test_gradcache_backward_reenters_the_first_pass_autocast(first_batch):
+    trainer, inputs = first_batch
     model = trainer.model.eval()
-
-    def gradients():
-        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
     model.zero_grad()
     # No cast cache: each chunk's bf16 weight gradients reach the fp32 weights on their own, as in GradCache.
     with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
-        query_embeddings, passage_embeddings = (
-            torch.cat([embed_features(model, piece, trainer.recipe).float() for piece in padded_row_chunks(side, 3)])
-            for side in (inputs["query"], inputs["passage"])
-        )
-        reference_loss = trainer.loss(query_embeddings, passage_embeddings)
+        reference_loss = chunked_reference(trainer, inputs, 3)
     reference_loss.backward()
-    reference = gradients()
+    reference = gradients_of(model)
 
     model.zero_grad()
     trainer.args.gradcache_chunk_size = 3
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the Trainer's compute_loss context under bf16
         cached_loss = trainer.compute_loss(model, inputs)
     cached_loss.backward()  # outside it, as the Trainer's backward()
-    cached = gradients()
 
     assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
-    for name in reference:
-        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+    assert_same_gradients(gradients_of(model), reference)
 
 
 def test_random_state_replays_and_restores():
