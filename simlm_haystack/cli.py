@@ -179,23 +179,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_train_arguments(argv: Sequence[str]) -> tuple[Any, Any, Any]:
-    """``(ModelArguments, DataArguments, DualEncoderTrainingArguments)`` from flags, or from one JSON file
-    of them (``simlm-haystack train config.json``)."""
+def parse_dataclass_arguments(
+    dataclass_types: tuple[type, ...], argv: Sequence[str], *, prog: str, description: str
+) -> tuple[Any, ...]:
+    """The dataclasses from flags, or from one JSON file of their fields (``simlm-haystack train config.json``),
+    as Tevatron and unilm/simlm read theirs. Every problem is a package error naming the file or the value."""
     import json
     from pathlib import Path
 
     from transformers import HfArgumentParser
 
     from simlm_haystack.errors import DataError
-    from simlm_haystack.training import DataArguments, DualEncoderTrainingArguments, ModelArguments
 
     parser = HfArgumentParser(
-        (ModelArguments, DataArguments, DualEncoderTrainingArguments),
-        prog="simlm-haystack train",
-        description="Fine-tune a dual encoder with its recipe (see simlm_haystack.training). "
-        "Flags are accepted as --name_with_underscores or --name-with-dashes; "
-        "or pass a single JSON file of them: simlm-haystack train config.json",
+        dataclass_types,
+        prog=prog,
+        description=description + " Flags are accepted as --name_with_underscores or --name-with-dashes; "
+        f"or pass a single JSON file of them: {prog} config.json",
     )
     if len(argv) == 1 and argv[0].endswith(".json"):
         path = Path(argv[0])
@@ -206,7 +206,7 @@ def parse_train_arguments(argv: Sequence[str]) -> tuple[Any, Any, Any]:
         except json.JSONDecodeError as error:
             raise DataError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
         if not isinstance(config, dict):
-            raise DataError(f"{path}: expected a JSON object of training arguments")
+            raise DataError(f"{path}: expected a JSON object of arguments")
         try:
             return parser.parse_dict(config)
         except (TypeError, ValueError) as error:  # unknown or missing keys, values the dataclasses refuse
@@ -215,6 +215,40 @@ def parse_train_arguments(argv: Sequence[str]) -> tuple[Any, Any, Any]:
         return parser.parse_args_into_dataclasses(list(argv))
     except ValueError as error:  # values the dataclasses refuse (TrainingArguments checks its own)
         raise SimlmHaystackError(str(error)) from None
+
+
+def parse_train_arguments(argv: Sequence[str]) -> tuple[Any, ...]:
+    """``(ModelArguments, DataArguments, DualEncoderTrainingArguments)``."""
+    from simlm_haystack.training import DataArguments, DualEncoderTrainingArguments, ModelArguments
+
+    return parse_dataclass_arguments(
+        (ModelArguments, DataArguments, DualEncoderTrainingArguments),
+        argv,
+        prog="simlm-haystack train",
+        description="Fine-tune a dual encoder with its recipe (see simlm_haystack.training).",
+    )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArguments
+    from simlm_haystack.pretraining.run import run
+
+    data, training_args = parse_dataclass_arguments(
+        (PretrainingDataArguments, PretrainingArguments),
+        args.passthrough,
+        prog="simlm-haystack pretrain",
+        description="Pre-train an encoder on an unlabeled corpus (see simlm_haystack.pretraining).",
+    )
+    trainer = run(data, training_args)
+    if trainer.is_world_process_zero():
+        method = training_args.method
+        if method != "simlm":
+            method += f" ({training_args.qc_variant})"
+        print(
+            f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
+            f"{len(trainer.train_dataset)} passages; encoder, tokenizer and recipe in {training_args.output_dir}"
+        )
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -233,7 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train,
     )
 
-    model_args, data_args, training_args = parse_train_arguments(args.train_arguments)
+    model_args, data_args, training_args = parse_train_arguments(args.passthrough)
     # Every data problem is reported before a model is loaded.
     if Path(data_args.train).is_dir():
         collection = load_beir(data_args.train, splits=[data_args.split])
@@ -335,14 +369,22 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     training.set_defaults(handler=cmd_train)
+
+    # Likewise the pretrain flags: the pre-training dataclasses' fields.
+    pretraining = commands.add_parser(
+        "pretrain",
+        help="pre-train an encoder on an unlabeled corpus (simlm-haystack pretrain --help for its flags)",
+        add_help=False,
+    )
+    pretraining.set_defaults(handler=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "train":
-        args.train_arguments = rest
+    if args.command in ("train", "pretrain"):
+        args.passthrough = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.verbose:

@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, ModelLoadError, Recipe
+from simlm_haystack.cli import main as cli_main
 from simlm_haystack.pretraining import (
     MaskedLMGenerator,
     PretrainingArguments,
@@ -43,7 +44,6 @@ from simlm_haystack.pretraining import (
 )
 from simlm_haystack.pretraining import arguments as arguments_module
 from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
-from simlm_haystack.pretraining.cli import main
 from simlm_haystack.pretraining.corpus import CorpusPassage, PassageDraw
 from simlm_haystack.pretraining.masking import IGNORE
 from simlm_haystack.pretraining.mlm import MaskedLanguageModel
@@ -569,6 +569,10 @@ def test_without_a_generator_offline_one_message_names_the_fallback(tmp_path, ti
     args = arguments(tmp_path)  # the paper's google/electra-base-generator: not available offline
     with pytest.raises(ModelLoadError, match=r"could not be loaded .*Without one, pass --generator corpus.*unigram"):
         build_pretrainer(tiny_bert, args, passages=passages[:4], recipe=TINY_SIMLM)
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["pretrain", *argv])
 
 
 def test_cli_reports_bad_input_as_one_line_and_trains_from_a_json_config(tmp_path, tiny_bert, sample_dir, capsys):

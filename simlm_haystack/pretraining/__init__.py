@@ -14,7 +14,7 @@ Python::
     pretrain("sentence-transformers/all-MiniLM-L6-v2", args, passages=read_passages("corpus.jsonl"),
              recipe="simlm")
 
-Command line (``simlm-haystack pretrain ...`` dispatches to :func:`simlm_haystack.pretraining.cli.main`)::
+Command line (``simlm-haystack pretrain ...`` parses these arguments and calls :func:`.run.run`)::
 
     simlm-haystack pretrain --method simlm --model M --recipe simlm --corpus corpus.jsonl \\
         --generator google/electra-base-generator --output OUT --max-steps 1000
@@ -24,7 +24,8 @@ Command line (``simlm-haystack pretrain ...`` dispatches to :func:`simlm_haystac
 Pieces: :mod:`.corpus` (passages, batches), :mod:`.masking` (whole-word masks, collators),
 :mod:`.backbone` (embeddings, layers and masked-LM head of BERT / DistilBERT), :mod:`.generator`
 (frozen masked LM, or the unigram fallback), :mod:`.rlm` (SimLM), :mod:`.pairs` and
-:mod:`.query_as_context` (query-as-context), :mod:`.trainer`, :mod:`.arguments`, :mod:`.cli`.
+:mod:`.query_as_context` (query-as-context), :mod:`.trainer`, :mod:`.arguments`, :mod:`.run` (data
+checked, then pre-training).
 """
 
 from simlm_haystack.pretraining.arguments import METHODS, PretrainingArguments, PretrainingDataArguments

@@ -23,22 +23,23 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import get_device_states, set_device_states
 from transformers import PreTrainedModel
 
 from simlm_haystack.encoding import pool
+from simlm_haystack.errors import SettingsError
 from simlm_haystack.pretraining.backbone import Backbone
 from simlm_haystack.pretraining.masking import IGNORE, WholeWordMasker
 from simlm_haystack.pretraining.pairs import QueryPassagePair
 from simlm_haystack.pretraining.rlm import token_cross_entropy
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.training.gradcache import RandomState, padded_row_chunks
 
 VARIANTS = ("contrastive", "generative")
 
@@ -67,31 +68,6 @@ class QueryAsContextCollator:
                 else self.masker.features(query)
             ),
         }
-
-
-class _RandomState:
-    """The RNG state before a chunk's first forward, so GradCache's second forward draws the same dropout."""
-
-    def __init__(self, *tensors: torch.Tensor) -> None:
-        self.cpu_state = torch.get_rng_state()
-        self.devices, self.device_states = get_device_states(*tensors)
-
-    def __enter__(self) -> None:
-        self._fork = torch.random.fork_rng(devices=self.devices, enabled=True)
-        self._fork.__enter__()
-        torch.set_rng_state(self.cpu_state)
-        set_device_states(self.devices, self.device_states)
-
-    def __exit__(self, *exc: object) -> None:
-        self._fork.__exit__(*exc)
-
-
-def _chunks(features: dict[str, torch.Tensor], size: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Row chunks of a right-padded batch, each cut to its own longest row."""
-    for start in range(0, len(features["attention_mask"]), size):
-        piece = {name: tensor[start : start + size] for name, tensor in features.items()}
-        width = int(piece["attention_mask"].sum(dim=1).max())
-        yield {name: tensor[:, :width] for name, tensor in piece.items()}
 
 
 class QueryAsContextModel(nn.Module):
@@ -132,7 +108,7 @@ class QueryAsContextModel(nn.Module):
         if variant == "generative":
             layers = self.backbone.layers
             if not 0 < decoder_layers <= len(layers):
-                raise ValueError(f"decoder_layers must be within 1..{len(layers)}, not {decoder_layers}")
+                raise SettingsError(f"decoder_layers must be within 1..{len(layers)}, not {decoder_layers}")
             self.decoder = nn.ModuleList(copy.deepcopy(layer) for layer in layers[-decoder_layers:])
 
     def forward(self, passage: dict[str, torch.Tensor], query: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -205,13 +181,13 @@ class QueryAsContextModel(nn.Module):
         ``backward()`` each chunk again with its graph, pushing that gradient (and its share of the
         masked-LM loss) through. The Trainer's ``backward()`` reaches the second pass through a hook."""
         sides = (passage, query)
-        states: list[list[_RandomState]] = []
+        states: list[list[RandomState]] = []
         vectors, mlm_sum, count = [], torch.zeros(()), torch.zeros((), dtype=torch.long)
         with torch.no_grad():
             for features in sides:
                 side_states = []
-                for piece in _chunks(features, chunk_size):
-                    side_states.append(_RandomState(*piece.values()))
+                for piece in padded_row_chunks(features, chunk_size):
+                    side_states.append(RandomState(*piece.values()))
                     piece_vectors, piece_sum, piece_count = self._encode(piece)
                     vectors.append(piece_vectors)
                     mlm_sum, count = mlm_sum + piece_sum.cpu(), count + piece_count.cpu()
@@ -234,7 +210,7 @@ class QueryAsContextModel(nn.Module):
     def _gradcache_backward(
         self,
         sides: Sequence[dict[str, torch.Tensor]],
-        states: Sequence[Sequence[_RandomState]],
+        states: Sequence[Sequence[RandomState]],
         gradient: torch.Tensor,
         count: torch.Tensor,
         chunk_size: int,
@@ -245,7 +221,7 @@ class QueryAsContextModel(nn.Module):
         device, dtype, enabled = precision
         with torch.enable_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
             for features, side_states in zip(sides, states, strict=True):
-                for piece, state in zip(_chunks(features, chunk_size), side_states, strict=True):
+                for piece, state in zip(padded_row_chunks(features, chunk_size), side_states, strict=True):
                     with state:
                         piece_vectors, piece_sum, _ = self._encode(piece)
                     part = gradient[offset : offset + len(piece_vectors)]

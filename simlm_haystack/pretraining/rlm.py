@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from simlm_haystack.errors import SettingsError
 from simlm_haystack.pretraining.backbone import Backbone
 from simlm_haystack.pretraining.generator import Generator
 from simlm_haystack.pretraining.masking import IGNORE
@@ -50,7 +51,7 @@ class ReplacedLanguageModel(nn.Module):
         self.encoder = masked_lm
         self.backbone = Backbone(masked_lm)
         if not 0 < decoder_layers <= len(self.backbone.layers):
-            raise ValueError(f"decoder_layers must be within 1..{len(self.backbone.layers)}, not {decoder_layers}")
+            raise SettingsError(f"decoder_layers must be within 1..{len(self.backbone.layers)}, not {decoder_layers}")
         self.decoder = nn.ModuleList(copy.deepcopy(layer) for layer in self.backbone.layers[-decoder_layers:])
         self.generator = generator
 

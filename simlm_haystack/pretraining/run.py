@@ -1,38 +1,19 @@
-"""``simlm-haystack pretrain``: arguments from the dataclasses (or one JSON file), errors as one line.
+"""From parsed arguments to a pre-trained encoder: read and check the data, then pre-train or resume.
 
-    simlm-haystack pretrain --method simlm --model M --recipe simlm --corpus corpus.jsonl \\
-        --generator unigram --output OUT --max-steps 1000 --per-device-train-batch-size 32
-    simlm-haystack pretrain config.json      # the same arguments as a JSON object
+``simlm-haystack pretrain`` (``simlm_haystack.cli``) parses the arguments and calls :func:`run`.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from transformers import HfArgumentParser
-
-from simlm_haystack.errors import DataError, SimlmHaystackError
+from simlm_haystack.errors import DataError
 from simlm_haystack.pretraining.arguments import PretrainingArguments, PretrainingDataArguments
 from simlm_haystack.pretraining.corpus import CorpusPassage, read_passages
 from simlm_haystack.pretraining.pairs import QueryPassagePair, generate_queries, pairs_from_field, read_pairs
 from simlm_haystack.pretraining.trainer import PretrainingTrainer, pretrain
 
-EXIT_USAGE = 2
 GENERATED_QUERIES = "generated_queries.jsonl"
-
-
-def build_parser() -> HfArgumentParser:
-    return HfArgumentParser((PretrainingDataArguments, PretrainingArguments), prog="simlm-haystack pretrain")
-
-
-def parse(argv: Sequence[str]) -> tuple[PretrainingDataArguments, PretrainingArguments]:
-    parser = build_parser()
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(argv[0])  # type: ignore[return-value]
-    return parser.parse_args_into_dataclasses(args=list(argv))  # type: ignore[return-value]
 
 
 def load_pairs(
@@ -79,32 +60,3 @@ def run(data: PretrainingDataArguments, args: PretrainingArguments) -> Pretraini
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None
     return pretrain(data.model, args, passages=passages, pairs=pairs, recipe=data.recipe, resume_from_checkpoint=resume)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``simlm-haystack pretrain`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    logging.getLogger("haystack").setLevel(logging.ERROR)
-    try:
-        data, args = parse(argv)
-        trainer = run(data, args)
-    except SystemExit as exit_:  # argparse: --help, or a malformed command line (it printed why)
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    except (SimlmHaystackError, OSError, ValueError) as error:
-        print(f"simlm-haystack pretrain: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("simlm-haystack pretrain: interrupted (resume with --resume true)", file=sys.stderr)
-        return 130
-    if not trainer.is_world_process_zero():
-        return 0
-    method = args.method if args.method == "simlm" else f"{args.method} ({args.qc_variant})"
-    print(
-        f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
-        f"{len(trainer.train_dataset)} passages; encoder, tokenizer and recipe in {args.output_dir}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
