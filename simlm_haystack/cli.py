@@ -142,9 +142,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+    from simlm_haystack.errors import DataError
     from simlm_haystack.evaluation import evaluate, format_table, load_beir
 
     collection = load_beir(args.data, splits=[args.split])  # bad data fails before a model is loaded
+    if args.out and not os.access(Path(args.out).resolve().parent, os.W_OK):
+        raise DataError(f"{args.out}: cannot write the results there (no such folder, or not writable)")
     document_embedder = DualEncoderDocumentEmbedder(**_embedder_kwargs(args), progress_bar=False)
     text_embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     if args.index is None:
@@ -174,7 +177,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         + ("reused" if result.reused_index else f"indexed in {result.timings['encode_documents_seconds']:.1f} s")
     )
     if args.out:
-        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise DataError(f"{args.out}: cannot write the results ({error.strerror})") from None
         print(f"Wrote {args.out}")
     return 0
 
