@@ -1,24 +1,36 @@
-"""Fine-tune all-MiniLM-L6-v2 with the SimLM recipe on SciFact train; evaluate on SciFact test.
+"""Fine-tune a checkpoint with the SimLM recipe on SciFact train; evaluate on SciFact test.
 
     .venv/bin/python benchmarks/train_scifact.py --data /work/shared/data/scifact --output /tmp/simlm-scifact
 
-1. Evaluate the base model with the ``simlm`` recipe ([CLS], (title, text) pairs, 32/144 tokens)
-   on the test split through the evaluator (corpus indexed into an in-memory Qdrant).
-2. Mine hard negatives for the train queries with the base model from that same index.
-3. Fine-tune with InfoNCE (t = 0.02) over in-batch and mined negatives.
+1. Evaluate the starting model with the ``simlm`` recipe ([CLS], (title, text) pairs, 32/144 tokens)
+   on the test split through the evaluator (corpus indexed into embedded Qdrant).
+2. Mine hard negatives for the train queries with the starting model from that same index.
+3. Fine-tune with InfoNCE over in-batch and mined negatives (``--temperature``: the recipe's 0.02
+   unless given), for ``--epochs``, or for a wall-clock ``--budget-minutes`` (``time_budget.py``).
 4. Evaluate the fine-tuned output directory on the test split through the embedders, which read its
    saved recipe. Prints a table and writes ``benchmark.json`` in the output directory.
+
+``--cache DIR`` keeps the corpus vectors in an embedded Qdrant folder there (reused while the
+fingerprint of weights, recipe and corpus matches, so the starting model's evaluation is encoded
+once) and the mined negatives of each model (``mined-<fingerprint>-<start>-<stop>.jsonl``).
+``--dev-queries N`` holds N train queries out of training (a fixed draw, whatever ``--seed``) as a
+``dev`` split, evaluated from the same index as test: SciFact has no dev split, and settings are
+chosen on it rather than on test.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
 import platform
+import random
 import subprocess
+import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,28 +38,111 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
-from simlm_haystack.evaluation import evaluate, load_beir
+from simlm_haystack.evaluation import BeirCollection, evaluate, load_beir
 from simlm_haystack.training import (
     DualEncoderTrainingArguments,
+    build_trainer,
     load_beir_training,
     load_training_jsonl,
     mine_hard_negatives,
     save_training_jsonl,
-    train,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from time_budget import TimeBudget
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MEASURES = ("nDCG@10", "RR@10", "R@100")
+DEV_SEED = 1234  # the dev draw does not move with --seed
 
 
-def evaluate_model(model: str, collection, recipe: str | None) -> tuple[dict[str, float], object, object, object]:
-    document_embedder = DualEncoderDocumentEmbedder(model=model, recipe=recipe, progress_bar=False)
-    text_embedder = DualEncoderTextEmbedder(model=model, recipe=recipe, progress_bar=False)
-    store = qdrant_document_store(document_embedder, location=":memory:")
-    result = evaluate(document_embedder, text_embedder, store, collection, "test", top_k=100, measures=MEASURES)
-    metrics = {name: 100 * value for name, value in result.metrics.items()}
-    print(f"{model}: {json.dumps(metrics)} (encode {result.timings['encode_documents_seconds']:.0f} s)", flush=True)
-    return metrics, document_embedder, text_embedder, store
+def machine() -> str:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return lscpu.split("Model name:")[-1].splitlines()[0].strip() if "Model name:" in lscpu else platform.processor()
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def with_dev_split(collection: BeirCollection, size: int) -> BeirCollection:
+    """``size`` train queries moved to a ``dev`` split (a fixed random draw)."""
+    if not size:
+        return collection
+    train = collection.split("train")
+    dev_ids = set(random.Random(DEV_SEED).sample(sorted(train), size))
+    qrels = dict(collection.qrels)
+    qrels["train"] = {query: judged for query, judged in train.items() if query not in dev_ids}
+    qrels["dev"] = {query: judged for query, judged in train.items() if query in dev_ids}
+    return replace(collection, qrels=qrels)
+
+
+class Evaluation:
+    """One model's corpus index (embedded Qdrant under ``cache``, or in memory) and its evaluations."""
+
+    def __init__(self, model: str, recipe: str | None, cache: Path | None, precision: str) -> None:
+        self.document_embedder = DualEncoderDocumentEmbedder(
+            model=model, recipe=recipe, precision=precision, progress_bar=False
+        )
+        self.text_embedder = DualEncoderTextEmbedder(model=model, recipe=recipe, precision=precision)
+        if cache is None:
+            self.store = qdrant_document_store(self.document_embedder, location=":memory:")
+        else:
+            index = (
+                "m"
+                + hashlib.blake2b(
+                    str(Path(model).resolve() if Path(model).exists() else model).encode(), digest_size=8
+                ).hexdigest()
+            )
+            self.store = qdrant_document_store(self.document_embedder, path=str(cache / "qdrant"), index=index)
+        self.fingerprint = ""
+
+    def run(self, collection: BeirCollection, splits: list[str]) -> dict[str, dict]:
+        """Metrics (percent), timings and the load average of each split; the corpus is encoded at most once."""
+        results = {}
+        for split in splits:
+            load_before = load_average()
+            result = evaluate(
+                self.document_embedder,
+                self.text_embedder,
+                self.store,
+                collection,
+                split,
+                top_k=100,
+                measures=MEASURES,
+                progress_bar=False,
+            )
+            self.fingerprint = result.fingerprint
+            results[split] = {
+                "metrics": {name: round(100 * value, 3) for name, value in result.metrics.items()},
+                "queries": result.counts["queries"],
+                "timings": result.timings,
+                "reused_index": result.reused_index,
+                "load_average": [load_before, load_average()],
+            }
+            print(f"{self.document_embedder.model} {split}: {json.dumps(results[split]['metrics'])}", flush=True)
+        return results
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def mine(evaluation: Evaluation, collection: BeirCollection, ranks: tuple[int, int], cache: Path | None, out: Path):
+    """The starting model's hard negatives for every train query (cached by fingerprint and ranks)."""
+    cached = cache / f"mined-{evaluation.fingerprint}-{ranks[0]}-{ranks[1]}.jsonl" if cache else None
+    if cached is not None and cached.is_file():
+        return load_training_jsonl(cached), True
+    examples = load_beir_training(collection, split="train")
+    mined = mine_hard_negatives(
+        evaluation.document_embedder,
+        evaluation.text_embedder,
+        evaluation.store,
+        examples,
+        collection.documents,
+        ranks=ranks,
+    )
+    save_training_jsonl(mined, cached or out)
+    return load_training_jsonl(cached or out), False  # what a user would train from
 
 
 def main() -> None:
@@ -56,11 +151,17 @@ def main() -> None:
     parser.add_argument("--data", default="/work/shared/data/scifact")
     parser.add_argument("--output", default="/tmp/simlm-scifact")
     parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--budget-minutes", type=float, help="train for this wall time instead of --epochs")
     parser.add_argument("--learning-rate", type=float, default=4e-5)
+    parser.add_argument("--warmup", type=float, default=0.1, help="share of the steps (or of the budget)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negatives", type=int, default=1)
+    parser.add_argument("--temperature", type=float, help="InfoNCE temperature (default: the recipe's, 0.02)")
     parser.add_argument("--ranks", type=int, nargs=2, default=(3, 50), help="mining window (start, stop)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dev-queries", type=int, default=0, help="train queries held out as a dev split")
+    parser.add_argument("--cache", type=Path, help="folder for reusable corpus vectors and mined negatives")
+    parser.add_argument("--precision", default="fast", help="evaluation precision (fast: same maths as exact)")
     parser.add_argument(
         "--mined", help="train on this mined JSONL from an earlier run: skips the before-evaluation and the mining"
     )
@@ -68,73 +169,94 @@ def main() -> None:
     logging.getLogger("haystack").setLevel(logging.ERROR)
     output = Path(arguments.output)
     output.mkdir(parents=True, exist_ok=True)
+    if arguments.cache:
+        arguments.cache.mkdir(parents=True, exist_ok=True)
+    splits = ["test", "dev"] if arguments.dev_queries else ["test"]
+    report: dict = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "arguments": {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()},
+        "load_average": {"start": load_average()},
+    }
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    collection = load_beir(arguments.data, splits=["train", "test"])
-    before: dict[str, float] | None = None
+    collection = with_dev_split(load_beir(arguments.data, splits=["train", "test"]), arguments.dev_queries)
+    before = None
     if arguments.mined:
         mined = load_training_jsonl(arguments.mined)
     else:
-        before, document_embedder, text_embedder, store = evaluate_model(arguments.model, collection, "simlm")
+        evaluation = Evaluation(arguments.model, "simlm", arguments.cache, arguments.precision)
+        before = evaluation.run(collection, splits)
         timings["evaluate_before_s"] = time.perf_counter() - started
-        mined_path = output / "train-mined.jsonl"
-        examples = load_beir_training(collection, split="train")
-        mined = mine_hard_negatives(
-            document_embedder, text_embedder, store, examples, collection.documents, ranks=tuple(arguments.ranks)
+        mined, reused = mine(
+            evaluation, collection, tuple(arguments.ranks), arguments.cache, output / "train-mined.jsonl"
         )
-        save_training_jsonl(mined, mined_path)
-        mined = load_training_jsonl(mined_path)  # what a user would train from
+        evaluation.close()
         timings["mine_s"] = time.perf_counter() - started - sum(timings.values())
+        report["mined_from_cache"] = reused
+    train_ids = set(collection.split("train"))
+    mined = [example for example in mined if example.query_id in train_ids]  # the dev queries stay out
 
     model_dir = output / "model"
+    budget = arguments.budget_minutes
     args = DualEncoderTrainingArguments(
         output_dir=str(model_dir),
         loss="infonce",
+        temperature=arguments.temperature,
         n_negatives=arguments.negatives,
         per_device_train_batch_size=arguments.batch_size,
         learning_rate=arguments.learning_rate,
-        num_train_epochs=arguments.epochs,
-        warmup_steps=0.1,
-        lr_scheduler_type="linear",
+        num_train_epochs=1000 if budget else arguments.epochs,
+        warmup_steps=0 if budget else arguments.warmup,
+        lr_scheduler_type="constant" if budget else "linear",
         weight_decay=0.01,
         seed=arguments.seed,
         logging_steps=5,
         save_strategy="no",
         use_cpu=True,
         report_to=[],
+        disable_tqdm=True,
     )
-    trainer = train(arguments.model, mined, args, recipe="simlm")
-    timings["train_s"] = time.perf_counter() - started - sum(timings.values())
+    report["load_average"]["train_start"] = load_average()
+    train_started = time.perf_counter()
+    trainer = build_trainer(arguments.model, mined, args, recipe="simlm")
+    if budget:
+        trainer.add_callback(TimeBudget(train_started + 60 * budget, warmup=arguments.warmup))
+    trainer.train()
+    trainer.save_model(str(model_dir))
+    timings["train_s"] = time.perf_counter() - train_started
+    report["load_average"]["train_end"] = load_average()
 
-    after, *_ = evaluate_model(str(model_dir), collection, None)  # recipe read from simlm_haystack_recipe.json
+    evaluation = Evaluation(str(model_dir), None, None, arguments.precision)  # recipe read from the output dir
+    after = evaluation.run(collection, splits)
+    evaluation.close()
     timings["evaluate_after_s"] = time.perf_counter() - started - sum(timings.values())
     timings["total_s"] = time.perf_counter() - started
+    report["load_average"]["end"] = load_average()
 
-    report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": subprocess.run(["lscpu"], capture_output=True, text=True)
-        .stdout.split("Model name:")[-1]
-        .splitlines()[0]
-        .strip(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "arguments": vars(arguments),
-        "train_queries": len(mined),
-        "negatives_per_query": sum(len(e.negatives) for e in mined) / len(mined),
-        "steps": trainer.state.global_step,
-        "before": before,
-        "after": after,
-        "timings": {key: round(value, 1) for key, value in timings.items()},
-        "log": trainer.state.log_history,
-    }
+    report.update(
+        train_queries=len(mined),
+        negatives_per_query=sum(len(e.negatives) for e in mined) / len(mined),
+        temperature=trainer.loss.temperature,
+        steps=trainer.state.global_step,
+        epochs=trainer.state.epoch,
+        seconds_per_step=round(timings["train_s"] / max(trainer.state.global_step, 1), 2),
+        before={split: result["metrics"] for split, result in before.items()} if before else None,
+        after={split: result["metrics"] for split, result in after.items()},
+        evaluations={"before": before, "after": after},
+        timings={key: round(value, 1) for key, value in timings.items()},
+        log=trainer.state.log_history,
+    )
     (output / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n")
-    print("\n| model | nDCG@10 | MRR@10 | R@100 |\n|---|---:|---:|---:|")
-    for label, metrics in (("all-MiniLM-L6-v2, simlm recipe (before)", before), ("fine-tuned (after)", after)):
-        if metrics is None:
-            continue
-        print(f"| {label} | {metrics['nDCG@10']:.2f} | {metrics['RR@10']:.2f} | {metrics['R@100']:.2f} |")
-    print(f"\nwall time {timings['total_s'] / 60:.1f} min: {json.dumps(report['timings'])}")
+    print("\n| model | split | nDCG@10 | MRR@10 | R@100 |\n|---|---|---:|---:|---:|")
+    for label, metrics in (("starting model (before)", report["before"]), ("fine-tuned (after)", report["after"])):
+        for split, values in (metrics or {}).items():
+            print(f"| {label} | {split} | {values['nDCG@10']:.2f} | {values['RR@10']:.2f} | {values['R@100']:.2f} |")
+    minutes = timings["total_s"] / 60
+    print(f"\nsteps {trainer.state.global_step}, wall time {minutes:.1f} min: {json.dumps(report['timings'])}")
 
 
 if __name__ == "__main__":

@@ -222,6 +222,17 @@ def test_loss_registry_builds_every_loss_by_name(batch):
         build_loss("nope")
 
 
+def test_temperature_argument_overrides_the_recipes(tmp_path, tiny_bert):
+    _, examples = planted_task(tiny_bert)
+    recipe = get_recipe("simlm")
+    assert build_trainer(tiny_bert, examples, arguments(tmp_path), recipe=recipe).loss.temperature == recipe.temperature
+    tuned = build_trainer(tiny_bert, examples, arguments(tmp_path, temperature=0.05), recipe=recipe)
+    assert tuned.loss.temperature == 0.05
+    assert tuned.recipe == recipe  # the recipe saved with the model is unchanged
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        arguments(tmp_path, temperature=0.0)
+
+
 def test_distillation_losses_need_teacher_scores(batch):
     queries, passages, _ = batch
     for loss in (MarginMSELoss(), KLDistillationLoss(0.02)):

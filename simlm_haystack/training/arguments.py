@@ -106,6 +106,10 @@ class DualEncoderTrainingArguments(TrainingArguments):
         },
     )
     loss: str = field(default="infonce", metadata={"help": "the training loss", "choices": tuple(LOSSES)})
+    temperature: float | None = field(
+        default=None,
+        metadata={"help": "contrastive losses: scores / temperature (default: the recipe's, e.g. simlm 0.02)"},
+    )
     n_negatives: int = field(
         default=1, metadata={"help": "hard negatives per query (0: in-batch only)", "aliases": ["--negatives"]}
     )
@@ -126,3 +130,8 @@ class DualEncoderTrainingArguments(TrainingArguments):
     margin_bins: int = field(default=10, metadata={"help": "TAS-Balanced: teacher-margin bins"})
     kl_contrastive_weight: float = field(default=0.2, metadata={"help": "kl loss: weight of the InfoNCE term"})
     pair_alpha: float = field(default=0.1, metadata={"help": "pair loss: weight of the passage-centric term"})
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, not {self.temperature}")
+        super().__post_init__()

@@ -193,7 +193,9 @@ def build_trainer(
     set_seed(args.seed)
     network, tokenizer = load_trainable(model)
     options = LossOptions(
-        temperature=recipe.temperature, kl_contrastive_weight=args.kl_contrastive_weight, pair_alpha=args.pair_alpha
+        temperature=args.temperature or recipe.temperature,
+        kl_contrastive_weight=args.kl_contrastive_weight,
+        pair_alpha=args.pair_alpha,
     )
     loss = build_loss(args.loss, options)
     check_examples(examples, n_negatives=args.n_negatives, needs_teacher_scores=loss.needs_teacher_scores)
