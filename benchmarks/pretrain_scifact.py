@@ -12,6 +12,12 @@ the corpus offline (``--generator corpus``; or ``unigram``, or a masked LM); ``c
    the zero-shot nDCG@10 on the test split after pre-training (through the evaluator), then it mines
    hard negatives with that model, fine-tunes on the train qrels and evaluates the test split again.
 
+``--pretrain-minutes M`` stops each pre-training by wall time (``time_budget.TimeBudget``: warm-up
+and linear decay over the time, not the steps; no checkpoints then, a stopped stage starts again);
+``--set METHOD.FIELD=VALUE`` overrides a ``PretrainingArguments`` field (e.g. ``simlm.learning_rate=1e-4``),
+and ``--tag`` names the run (``pretrain-<method><tag>``) so that several settings of one method sit
+side by side. ``--cache`` is passed to ``train_scifact.py`` (corpus vectors and mined negatives reused).
+
 Fine-tuning alone is the same script on the base model (``--baseline-results FILE`` reuses a measured
 run instead, e.g. ``benchmarks/results/train_scifact.json``). Every stage is timed; ``results.json``
 in the output folder is rewritten after each, and a re-run skips the stages it already holds (a
@@ -36,6 +42,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from transformers.trainer_utils import get_last_checkpoint
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from time_budget import TimeBudget
 
 from simlm_haystack.pretraining import PretrainingArguments, build_pretrainer, pairs_from_field, read_passages
 from simlm_haystack.recipes import RECIPE_FILE
@@ -77,6 +86,13 @@ def write_slice(data: Path, output: Path, size: int) -> Path:
     return output
 
 
+def parse_value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def pretrain_method(name: str, model: str, corpus: Path, output: Path, options: argparse.Namespace) -> dict:
     """Pre-train (or resume, or skip if done); returns steps, seconds and the logged losses."""
     if (
@@ -90,25 +106,40 @@ def pretrain_method(name: str, model: str, corpus: Path, output: Path, options: 
         settings.update(generator=options.generator, generator_steps=options.generator_steps)
     if name == "contrastive" and options.gradcache_chunk_size:
         settings["gradcache_chunk_size"] = options.gradcache_chunk_size
+    settings.update(options.overrides.get(name, {}))
+    budget = options.pretrain_minutes
+    schedule = (
+        {"max_steps": 10**6, "lr_scheduler_type": "constant", "save_strategy": "no"}
+        if budget
+        else {
+            "max_steps": options.steps.get(name, options.max_steps),
+            "save_strategy": "steps",
+            "save_steps": options.save_steps,
+            "save_total_limit": 1,
+        }
+    )
     args = PretrainingArguments(
         output_dir=str(output),
         per_device_train_batch_size=options.batch_size,
-        max_steps=options.steps.get(name, options.max_steps),
-        save_strategy="steps",
-        save_steps=options.save_steps,
-        save_total_limit=1,
         logging_steps=options.logging_steps,
         seed=options.seed,
         use_cpu=True,
         report_to=[],
         disable_tqdm=True,
+        **schedule,
         **settings,
     )
     passages = read_passages(corpus)
     data = {"passages": passages} if name == "simlm" else {"pairs": pairs_from_field(passages, "title")}
     started = time.perf_counter()
+    load_start = os.getloadavg()
     trainer = build_pretrainer(model, args, recipe="simlm", **data)
-    resume = get_last_checkpoint(str(output)) if output.is_dir() else None
+    resume = get_last_checkpoint(str(output)) if output.is_dir() and not budget else None
+    if budget:
+        # The generator (--generator corpus) is trained inside build_pretrainer, so it is inside the budget too.
+        trainer.add_callback(
+            TimeBudget(started + 60 * budget, warmup=args.warmup_steps if args.warmup_steps < 1 else 0.1)
+        )
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_encoder(output)
     seconds = time.perf_counter() - started
@@ -118,11 +149,22 @@ def pretrain_method(name: str, model: str, corpus: Path, output: Path, options: 
         "resumed_from": resume,
         "steps_per_second": round(trainer.state.global_step / seconds, 4),
         "passages": len(trainer.train_dataset),
-        "arguments": {"batch_size": args.per_device_train_batch_size, "learning_rate": args.learning_rate, **settings},
+        "budget_minutes": budget,
+        "load_average": [load_start, os.getloadavg()],
+        "arguments": {
+            "batch_size": args.per_device_train_batch_size,
+            "learning_rate": args.learning_rate,
+            "warmup": args.warmup_steps,
+            "weight_decay": args.weight_decay,
+            **settings,
+        },
         "log": [entry for entry in trainer.state.log_history if "loss" in entry],
     }
     (output / "pretraining.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+FINE_TUNE_KEYS = ("before", "after", "timings", "steps", "arguments", "load_average", "seconds_per_step")
 
 
 def fine_tune(model: str, data: Path, output: Path, extra: list[str]) -> dict:
@@ -132,7 +174,14 @@ def fine_tune(model: str, data: Path, output: Path, extra: list[str]) -> dict:
         command = [sys.executable, str(HERE / "train_scifact.py"), "--model", model, "--data", str(data)]
         subprocess.run([*command, "--output", str(output), *extra], check=True)
     report = json.loads(result.read_text())
-    return {key: report[key] for key in ("before", "after", "timings", "steps", "arguments")}
+    return {key: report.get(key) for key in FINE_TUNE_KEYS}
+
+
+def test_ndcg(metrics: dict | None) -> str:
+    """nDCG@10 on test, from either layout of train_scifact.py's report (per split, or test only)."""
+    if not metrics:
+        return "-"
+    return f"{metrics.get('test', metrics)['nDCG@10']:.2f}"
 
 
 def main() -> None:
@@ -155,12 +204,23 @@ def main() -> None:
     parser.add_argument("--baseline-results", type=Path, help="a train_scifact.py benchmark.json for fine-tuning alone")
     parser.add_argument("--finetune-args", default="", help="extra train_scifact.py arguments, e.g. '--epochs 0.1'")
     parser.add_argument("--slice", type=int, help="smoke test: only the first N documents (and their queries)")
+    parser.add_argument("--pretrain-minutes", type=float, help="stop each pre-training by wall time instead of steps")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="METHOD.FIELD=VALUE", help="PretrainingArguments overrides"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the output folders and result names of this run")
+    parser.add_argument("--cache", type=Path, help="train_scifact.py --cache (corpus vectors, mined negatives)")
     options = parser.parse_args()
     options.steps = {key: int(value) for key, value in (item.split("=") for item in options.steps)}
+    options.overrides = {}
+    for item in options.set:
+        target, value = item.split("=", 1)
+        method, field = target.split(".", 1)
+        options.overrides.setdefault(method, {})[field] = parse_value(value)
     output: Path = options.output
     output.mkdir(parents=True, exist_ok=True)
     data = write_slice(options.data, output / "data-slice", options.slice) if options.slice else options.data
-    extra = shlex.split(options.finetune_args)
+    extra = shlex.split(options.finetune_args) + (["--cache", str(options.cache)] if options.cache else [])
     results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results.update(
@@ -185,29 +245,31 @@ def main() -> None:
             results["baseline"] = fine_tune(options.model, data, output / "finetune-baseline", extra)
         save()
     for name in options.methods:
-        entry = results["methods"].setdefault(name, {})
-        pretrained = output / f"pretrain-{name}"
+        entry = results["methods"].setdefault(name + options.tag, {})
+        pretrained = output / f"pretrain-{name}{options.tag}"
         if "pretrain" not in entry:
             entry["pretrain"] = pretrain_method(name, options.model, data / "corpus.jsonl", pretrained, options)
             save()
         if "fine_tune" not in entry:
-            entry["fine_tune"] = fine_tune(str(pretrained), data, output / f"finetune-{name}", extra)
+            entry["fine_tune"] = fine_tune(str(pretrained), data, output / f"finetune-{name}{options.tag}", extra)
             save()
     results["load_average"].append(os.getloadavg())
     save()
 
-    print("\n| model | zero-shot nDCG@10 | fine-tuned nDCG@10 | pre-train min | fine-tune min |")
+    print("\n| model | zero-shot test nDCG@10 | fine-tuned test nDCG@10 | pre-train min | fine-tune min |")
     print("|---|---:|---:|---:|---:|")
     baseline = results["baseline"]
     print(
-        f"| {options.model} (fine-tuning alone) | {baseline['before']['nDCG@10']:.2f} | "
-        f"{baseline['after']['nDCG@10']:.2f} | - | {baseline['timings']['total_s'] / 60:.0f} |"
+        f"| {options.model} (fine-tuning alone) | {test_ndcg(baseline['before'])} | "
+        f"{test_ndcg(baseline['after'])} | - | {baseline['timings']['total_s'] / 60:.0f} |"
     )
     for name, entry in results["methods"].items():
-        tuned = entry["fine_tune"]
+        tuned = entry.get("fine_tune")
+        if tuned is None:
+            continue
         print(
-            f"| + {name} pre-training ({entry['pretrain']['steps']} steps) | {tuned['before']['nDCG@10']:.2f} | "
-            f"{tuned['after']['nDCG@10']:.2f} | {entry['pretrain']['seconds'] / 60:.0f} | "
+            f"| + {name} pre-training ({entry['pretrain']['steps']} steps) | {test_ndcg(tuned['before'])} | "
+            f"{test_ndcg(tuned['after'])} | {entry['pretrain']['seconds'] / 60:.0f} | "
             f"{tuned['timings']['total_s'] / 60:.0f} |"
         )
     print(f"\nresults: {results_path}")
