@@ -7,18 +7,18 @@ from typing import Any
 
 from haystack import Pipeline, default_from_dict, default_to_dict, super_component
 from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.components.base import HF_TOKEN
+from simlm_haystack.components.pipelines import embedding_retriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe, serialize_recipe
+from simlm_haystack.stores import EmbeddingDocumentStore
 
 
 @super_component
 class DualEncoderRetriever:
-    """Embeds a query with :class:`DualEncoderTextEmbedder` and searches Qdrant with it.
+    """Embeds a query with :class:`DualEncoderTextEmbedder` and searches Qdrant (or Qdrant Edge) with it.
 
     Replaces a retriever in an existing RAG pipeline: it takes ``query`` (plus optional
     ``filters`` and ``top_k``) and returns ``documents``.
@@ -32,7 +32,7 @@ class DualEncoderRetriever:
     ```
 
     :param model: A hub id or a local checkpoint directory.
-    :param document_store: The Qdrant store the documents were written to with the same model.
+    :param document_store: The Qdrant or Qdrant Edge store the documents were written to with the same model.
     :param recipe: The recipe (found from the model when omitted).
     :param top_k: How many documents to return.
     :param filters: Haystack filters applied to every search.
@@ -46,7 +46,7 @@ class DualEncoderRetriever:
         self,
         *,
         model: str,
-        document_store: QdrantDocumentStore,
+        document_store: EmbeddingDocumentStore,
         recipe: str | Recipe | dict[str, Any] | None = None,
         top_k: int = 10,
         filters: dict[str, Any] | None = None,
@@ -71,9 +71,7 @@ class DualEncoderRetriever:
         )
         pipeline = Pipeline()
         pipeline.add_component("text_embedder", self.text_embedder)
-        pipeline.add_component(
-            "retriever", QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k, filters=filters)
-        )
+        pipeline.add_component("retriever", embedding_retriever(document_store, top_k=top_k, filters=filters))
         pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
         self.pipeline = pipeline
         self.input_mapping = {
@@ -101,10 +99,10 @@ class DualEncoderRetriever:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DualEncoderRetriever:
-        """Deserialise a retriever written by :meth:`to_dict`."""
+        """Deserialise a retriever written by :meth:`to_dict` (``default_from_dict`` restores the store from its
+        ``type``, Qdrant or Qdrant Edge)."""
         data = copy.deepcopy(data)  # deserialising in place would change the caller's dict
         init_parameters = data["init_parameters"]
-        init_parameters["document_store"] = QdrantDocumentStore.from_dict(init_parameters["document_store"])
         if init_parameters.get("device") is not None:
             init_parameters["device"] = ComponentDevice.from_dict(init_parameters["device"])
         deserialize_secrets_inplace(init_parameters, keys=["token"])
