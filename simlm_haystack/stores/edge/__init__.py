@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from simlm_haystack.recipes import Recipe
 from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
 from simlm_haystack.stores.qdrant import ModelWithRecipe, vector_settings
-from simlm_haystack.recipes import Recipe
 
 __all__ = ["EdgeDocumentStore", "edge_document_store"]
 

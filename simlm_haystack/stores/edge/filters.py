@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import qdrant_edge as edge
 from haystack.errors import FilterError
 from haystack_integrations.document_stores.qdrant.filters import convert_filters_to_qdrant
@@ -99,7 +100,9 @@ def _field_condition(condition: models.FieldCondition) -> edge.FieldCondition:
 
 def _match(match: Any) -> Any:
     if isinstance(match, models.MatchValue):
-        return edge.MatchValue(match.value)
+        # qdrant-edge-py 0.9.0 reads a Python bool as the integer 1 or 0, which matches no stored boolean;
+        # numpy's bool is read as a boolean.
+        return edge.MatchValue(np.bool_(match.value) if isinstance(match.value, bool) else match.value)
     if isinstance(match, models.MatchAny):
         return edge.MatchAny(match.any)
     if isinstance(match, models.MatchExcept):
