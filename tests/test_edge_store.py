@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -22,16 +23,6 @@ from haystack.testing.document_store import (
     CountDocumentsByFilterTest,
     DocumentStoreBaseExtendedTests,
     create_filterable_docs,
-)
-from haystack.testing.document_store_async import (
-    CountDocumentsAsyncTest,
-    CountDocumentsByFilterAsyncTest,
-    DeleteAllAsyncTest,
-    DeleteByFilterAsyncTest,
-    DeleteDocumentsAsyncTest,
-    FilterDocumentsAsyncTest,
-    UpdateByFilterAsyncTest,
-    WriteDocumentsAsyncTest,
 )
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from haystack_integrations.document_stores.qdrant.converters import convert_haystack_documents_to_qdrant_points
@@ -50,6 +41,19 @@ from simlm_haystack.corpus import read_documents, read_jsonl
 from simlm_haystack.errors import StoreError
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store
 from simlm_haystack.stores.edge.collection import engine_at, read_record
+
+with warnings.catch_warnings():  # its tests are marked for pytest-asyncio; anyio runs them here (see below)
+    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+    from haystack.testing.document_store_async import (
+        CountDocumentsAsyncTest,
+        CountDocumentsByFilterAsyncTest,
+        DeleteAllAsyncTest,
+        DeleteByFilterAsyncTest,
+        DeleteDocumentsAsyncTest,
+        FilterDocumentsAsyncTest,
+        UpdateByFilterAsyncTest,
+        WriteDocumentsAsyncTest,
+    )
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -520,25 +524,22 @@ def test_store_round_trips_through_its_dict(tmp_path: Path) -> None:
         EdgeDocumentStore(similarity="manhattan")
 
 
-@pytest.fixture(scope="module")
-def edge_scifact(minilm_path: str, sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    embedder = DualEncoderDocumentEmbedder(model=MINILM, progress_bar=False, batch_size=64)
-    store = edge_document_store(embedder, path=str(tmp_path_factory.mktemp("edge")), index="scifact")
+@pytest.fixture(scope="module", params=["minilm", "tas-b"])  # cosine over unit vectors, and a raw dot product
+def edge_scifact(minilm_path: str, sample_dir: Path, tmp_path_factory: pytest.TempPathFactory, request) -> tuple:
+    recipe = request.param
+    document_embedder = DualEncoderDocumentEmbedder(model=MINILM, recipe=recipe, progress_bar=False, batch_size=64)
+    store = edge_document_store(document_embedder, path=str(tmp_path_factory.mktemp("edge")), index="scifact")
+    assert store.similarity == ("cosine" if recipe == "minilm" else "dot_product")
     documents = list(read_documents(sample_dir / "corpus.jsonl"))
-    index_documents(documents, embedder, store, progress_bar=False)
-    yield embedder, store, documents
+    index_documents(documents, document_embedder, store, progress_bar=False)
+    yield recipe, document_embedder, store, documents
     store.close()
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("recipe", ["minilm", "tas-b"])  # cosine over unit vectors, and a raw dot product
-def test_edge_top10_equals_exact_numpy_search_on_scifact(minilm_path: str, sample_dir: Path, recipe: str) -> None:
-    document_embedder = DualEncoderDocumentEmbedder(model=MINILM, recipe=recipe, progress_bar=False, batch_size=64)
+def test_edge_top10_equals_exact_numpy_search_on_scifact(edge_scifact, sample_dir: Path) -> None:
+    recipe, document_embedder, store, documents = edge_scifact
     text_embedder = DualEncoderTextEmbedder(model=MINILM, recipe=recipe)
-    store = edge_document_store(document_embedder, index=f"scifact-{recipe}")
-    assert store.similarity == ("cosine" if recipe == "minilm" else "dot_product")
-    documents = list(read_documents(sample_dir / "corpus.jsonl"))
-    index_documents(documents, document_embedder, store, progress_bar=False)
     stored = store.get_documents_by_id([d.id for d in documents])  # exact search over the vectors Edge holds
     matrix, ids = np.array([d.embedding for d in stored]), [d.id for d in stored]
     fresh = document_embedder.run(documents[:5])["documents"]  # which are the embedder's vectors
@@ -552,13 +553,12 @@ def test_edge_top10_equals_exact_numpy_search_on_scifact(minilm_path: str, sampl
         scores = matrix @ np.asarray(text_embedder.run(query)["embedding"])
         assert [d.id for d in retrieved] == [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         np.testing.assert_allclose([d.score for d in retrieved], np.sort(scores)[::-1][:10], rtol=1e-4, atol=1e-5)
-    store.close()
 
 
 @pytest.mark.integration
 def test_drop_in_retriever_on_edge_in_a_pipeline_and_yaml(edge_scifact) -> None:
-    _, store, _ = edge_scifact
-    retriever = DualEncoderRetriever(model=MINILM, document_store=store, top_k=5)
+    recipe, _, store, _ = edge_scifact
+    retriever = DualEncoderRetriever(model=MINILM, recipe=recipe, document_store=store, top_k=5)
     result = retriever.run(query="Vitamin D deficiency and cancer risk")
     assert len(result["documents"]) == 5 and result["documents"][0].meta["title"]
     data = retriever.to_dict()
@@ -573,3 +573,32 @@ def test_drop_in_retriever_on_edge_in_a_pipeline_and_yaml(edge_scifact) -> None:
         d.id for d in result["documents"]
     ]
     restored.document_store.close()
+
+
+# --- command line: --engine, and the engine already holding a collection ------------------------------------------
+
+
+def test_cli_indexes_into_edge_by_default_and_keeps_the_engine_of_an_existing_collection(
+    tiny_bert: str, tmp_path: Path, capsys
+) -> None:
+    from conftest import write_jsonl
+
+    from simlm_haystack.cli import main
+
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": str(i), "text": f"document {i}"} for i in range(3)])
+    model = ["--model", tiny_bert, "--recipe", "simlm"]
+    path = str(tmp_path / "q")
+    assert main(["index", str(corpus), "--qdrant-path", path, "--index", "new", *model, "--quiet"]) == 0
+    assert engine_at(path, "new") == "edge"
+    assert main(["index", str(corpus), "--qdrant-path", path, "--index", "old", "--engine", "local", *model]) == 0
+    assert engine_at(path, "old") == "local"
+    capsys.readouterr()
+    assert main(["search", "document 1", "--qdrant-path", path, "--index", "old", *model, "--top-k", "1"]) == 0
+    assert "  1. " in capsys.readouterr().out  # found in local mode without --engine
+    assert main(["search", "document 1", "--qdrant-path", path, "--index", "new", *model, "--top-k", "1"]) == 0
+    assert "  1. " in capsys.readouterr().out
+
+    assert main(["search", "q", "--qdrant-url", "http://127.0.0.1:9", "--engine", "edge", *model]) == 2
+    assert "--qdrant-url is a server" in capsys.readouterr().err
+    assert main(["search", "q", "--qdrant-path", path, "--index", "new", "--shard-number", "2", *model]) == 2
+    assert "use them with --qdrant-url, or with `simlm-haystack push`" in capsys.readouterr().err
