@@ -419,7 +419,7 @@ def test_killed_indexing_on_edge_resumes_without_loss_duplicates_or_re_encoding(
     embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
     store = edge_document_store(embedder, path=path, index="docs")  # the dead process's lock does not stop it
     survivors = store.count_documents()
-    assert 0 < survivors < 40
+    assert 8 <= survivors < 40  # the two chunks whose writes returned before the third was encoded survive the kill
     encoded = []
     original_run = embedder.run
     with mock.patch.object(embedder, "run", side_effect=lambda docs: encoded.extend(docs) or original_run(docs)):

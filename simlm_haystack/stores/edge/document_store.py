@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 import threading
@@ -16,8 +15,8 @@ import qdrant_edge as edge
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.document_stores.errors import DocumentStoreError, DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
-from qdrant_client.http import models
 
+from simlm_haystack.stores.edge.asynchronous import AsyncMethods, Filters
 from simlm_haystack.stores.edge.collection import (
     DISTANCES,
     SHARD_DIR,
@@ -28,10 +27,8 @@ from simlm_haystack.stores.edge.collection import (
 from simlm_haystack.stores.edge.filters import edge_filter
 from simlm_haystack.stores.edge.points import convert_id, document_from_point, document_to_point
 
-Filters = dict[str, Any] | models.Filter | None
 
-
-class EdgeDocumentStore:
+class EdgeDocumentStore(AsyncMethods):
     """Documents and their vectors in a Qdrant Edge shard on local disk, searched in-process.
 
     Points are laid out as ``QdrantDocumentStore`` lays them out (same point ids, same payload), so
@@ -336,58 +333,3 @@ class EdgeDocumentStore:
     def from_dict(cls, data: dict[str, Any]) -> EdgeDocumentStore:
         """Deserialise a store written by :meth:`to_dict`."""
         return default_from_dict(cls, data)
-
-    # --- async: the engine is in-process, so each call runs in a worker thread ----------------------------------
-
-    async def count_documents_async(self) -> int:
-        return await asyncio.to_thread(self.count_documents)
-
-    async def count_documents_by_filter_async(self, filters: dict[str, Any]) -> int:
-        return await asyncio.to_thread(self.count_documents_by_filter, filters)
-
-    async def filter_documents_async(self, filters: Filters = None) -> list[Document]:
-        return await asyncio.to_thread(self.filter_documents, filters)
-
-    async def get_documents_by_id_async(self, ids: list[str]) -> list[Document]:
-        return await asyncio.to_thread(self.get_documents_by_id, ids)
-
-    async def write_documents_async(
-        self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL
-    ) -> int:
-        return await asyncio.to_thread(self.write_documents, documents, policy)
-
-    async def delete_documents_async(self, document_ids: list[str]) -> None:
-        await asyncio.to_thread(self.delete_documents, document_ids)
-
-    async def delete_by_filter_async(self, filters: dict[str, Any]) -> int:
-        return await asyncio.to_thread(self.delete_by_filter, filters)
-
-    async def update_by_filter_async(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
-        return await asyncio.to_thread(self.update_by_filter, filters, meta)
-
-    async def delete_all_documents_async(self, recreate_index: bool = False) -> None:
-        await asyncio.to_thread(self.delete_all_documents, recreate_index)
-
-    async def _query_by_embedding_async(
-        self,
-        query_embedding: list[float],
-        filters: Filters = None,
-        top_k: int = 10,
-        scale_score: bool = False,
-        return_embedding: bool = False,
-        score_threshold: float | None = None,
-        hnsw_ef: int | None = None,
-    ) -> list[Document]:
-        return await asyncio.to_thread(
-            self._query_by_embedding,
-            query_embedding,
-            filters,
-            top_k,
-            scale_score,
-            return_embedding,
-            score_threshold,
-            hnsw_ef,
-        )
-
-    async def close_async(self) -> None:
-        await asyncio.to_thread(self.close)
