@@ -245,7 +245,7 @@ def median_of(rounds: list[dict[str, Any]], key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
-    parser.add_argument("--sigma", type=float, default=0.025, help="noise per dimension of a perturbed copy")
+    parser.add_argument("--sigma", type=float, default=0.04, help="noise per dimension of a perturbed copy")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="query rounds per engine and size, alternating")
     parser.add_argument("--ef-sweep", type=int, nargs="*", default=[32, 64, 128, 256], help="Edge hnsw_ef values")
