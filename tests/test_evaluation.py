@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import ir_measures
@@ -12,20 +13,26 @@ import numpy as np
 import pytest
 import torch
 from conftest import write_beir
+from haystack import Document
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.cli import main
+from simlm_haystack.components.pipelines import build_query_pipeline
 from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.evaluation import (
     DEFAULT_MEASURES,
+    FINGERPRINT_FIELD,
     BeirCollection,
     EvaluationResult,
     calc_metrics,
+    encode_queries,
     evaluate,
+    index_fingerprint,
     load_beir,
     retrieve,
+    search,
 )
-from simlm_haystack.evaluation.evaluator import FINGERPRINT_FIELD
+from simlm_haystack.training import load_beir_training
 
 CORPUS = [
     {"_id": "d1", "title": "Aspirin", "text": "Aspirin reduces the risk of heart attack."},
@@ -114,6 +121,22 @@ def test_judged_document_missing_from_the_corpus_is_counted_and_kept(tmp_path: P
     assert "2 judgements name documents that are not in the corpus" in caplog.text
 
 
+def test_collection_keeps_the_line_of_each_querys_first_judgement(tmp_path: Path) -> None:
+    root = write_test_collection(tmp_path, qrels=[*QRELS, "q1\td2\t0"])
+    collection = load_beir(root)
+    assert collection.first_judgement_lines == {"test": {"q1": 2, "q2": 3}}
+    assert collection.where_judged("test", "q2") == f"{root / 'qrels' / 'test.tsv'}:3"
+    assert collection.where_judged("test", "q9") == f"{root / 'qrels' / 'test.tsv'}:?"
+
+
+def test_training_examples_name_qrels_lines_from_the_collection_without_reading_the_file(tmp_path: Path) -> None:
+    root = write_beir(tmp_path, CORPUS, QUERIES, {"train": [*QRELS[:2], "q2\td4\t0", "q2\tgone\t1"]})
+    collection = load_beir(root, splits=["train"])
+    (root / "qrels" / "train.tsv").unlink()  # the lines must come from the loaded collection
+    with pytest.raises(DataError, match=r"train.tsv:3: query 'q2' judges documents that are not in the corpus"):
+        load_beir_training(collection, "train")
+
+
 # --- evaluation through Qdrant ----------------------------------------------------------------------------------
 
 
@@ -189,14 +212,64 @@ def test_qdrant_ranks_as_exact_numpy_search_dot_product(tiny_distilbert: str, sa
     _assert_ranks_as_exact_search(result, text_embedder.encoder, collection)
 
 
-def test_batched_queries_and_the_text_embedder_one_by_one_retrieve_the_same(sample_run) -> None:
+def test_batched_retrieval_equals_the_query_pipeline_one_query_at_a_time(sample_run) -> None:
     result, text_embedder, store, collection = sample_run
     queries = dict(list(collection.judged_queries("test").items())[:5])
     batched = retrieve(text_embedder, store, queries, top_k=10, progress_bar=False)
-    one_by_one = retrieve(text_embedder, store, queries, top_k=10, batch_queries=False, progress_bar=False)
+    # What a user's query pipeline returns (a component belongs to one pipeline: a second shell, same encoder).
+    pipeline = build_query_pipeline(DualEncoderTextEmbedder.from_encoder(text_embedder.encoder), store, top_k=10)
+    one_by_one = {
+        query_id: {
+            document.id: document.score
+            for document in pipeline.run({"text_embedder": {"text": text}})["retriever"]["documents"]
+        }
+        for query_id, text in queries.items()
+    }
     for query_id in queries:
         assert list(batched[query_id]) == list(one_by_one[query_id]) == list(result.run[query_id])[:10]
         np.testing.assert_allclose(list(batched[query_id].values()), list(one_by_one[query_id].values()), atol=1e-5)
+
+
+class RecordingRetriever:
+    """Stands in for the store's retriever component: records each call, returns one document."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def run(self, **inputs: object) -> dict:
+        self.calls.append(inputs)
+        return {"documents": [Document(id=f"hit-{len(self.calls)}", content="x", score=0.5)]}
+
+
+def test_search_sends_every_query_vector_through_the_store_retriever(monkeypatch) -> None:
+    retriever = RecordingRetriever()
+    built: list[tuple] = []
+
+    def store_retriever(document_store: object, *, top_k: int) -> RecordingRetriever:
+        built.append((document_store, top_k))
+        return retriever
+
+    monkeypatch.setattr("simlm_haystack.evaluation.retrieval.store_retriever", store_retriever)
+    store = object()
+    run = search(store, {"a": np.array([1.0, 0.0]), "b": [0.0, 1.0]}, top_k=3, progress_bar=False)
+    assert built == [(store, 3)]  # one retriever for all queries
+    assert retriever.calls == [{"query_embedding": [1.0, 0.0], "top_k": 3}, {"query_embedding": [0.0, 1.0], "top_k": 3}]
+    assert run == {"a": {"hit-1": 0.5}, "b": {"hit-2": 0.5}}
+
+
+def test_queries_are_encoded_in_eval_mode_and_the_training_mode_comes_back(sample_run) -> None:
+    _, text_embedder, _, collection = sample_run
+    texts = list(collection.judged_queries("test").values())[:4]
+    model = text_embedder.encoder.loaded.model
+    expected = text_embedder.encoder.encode("query", texts)
+    model.train()  # as a trainer hands it over: dropout on
+    try:
+        vectors = encode_queries(text_embedder, texts, progress_bar=False)
+        assert model.training
+    finally:
+        model.eval()
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    np.testing.assert_allclose(text_embedder.run(texts[0])["embedding"], vectors[0], atol=1e-5)  # the component's
 
 
 def test_missing_judged_documents_are_reported_in_the_result(tiny_bert: str, tmp_path: Path) -> None:
@@ -245,6 +318,41 @@ def test_rerun_reuses_the_index_and_reindex_or_any_change_encodes_again(tiny_ber
         with torch.no_grad():
             parameter.copy_(saved)
     assert not run(smaller).reused_index and run(smaller).reused_index
+
+
+def test_index_fingerprint_changes_with_the_weights_and_the_corpus_not_otherwise(
+    tiny_bert: str, tmp_path: Path
+) -> None:
+    documents = load_beir(write_test_collection(tmp_path)).documents
+    document_embedder, _ = embedders(tiny_bert, "simlm")
+    first = index_fingerprint(document_embedder, documents)
+    assert len(first) == 32
+    # Nothing changed: the same fingerprint, from equal documents and from another embedder of the same model.
+    assert index_fingerprint(document_embedder, documents) == first
+    assert index_fingerprint(embedders(tiny_bert, "simlm")[0], [replace(d) for d in documents]) == first
+
+    # The corpus: a document fewer, another text, another meta, another order.
+    assert index_fingerprint(document_embedder, documents[:3]) != first
+    edited = replace(documents[0], content=documents[0].content + " Daily.")
+    assert index_fingerprint(document_embedder, [edited, *documents[1:]]) != first
+    retitled = replace(documents[0], meta={"title": "ASA"})
+    assert index_fingerprint(document_embedder, [retitled, *documents[1:]]) != first
+    assert index_fingerprint(document_embedder, documents[::-1]) != first
+    # How the embedder reads a document.
+    no_titles = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", title_field=None, progress_bar=False)
+    assert index_fingerprint(no_titles, documents) != first
+
+    # The weights, changed in place under the same name; the same again once restored.
+    parameter = next(document_embedder.encoder.loaded.model.parameters())
+    saved = parameter.detach().clone()
+    try:
+        with torch.no_grad():
+            parameter.add_(0.01)
+        assert index_fingerprint(document_embedder, documents) != first
+    finally:
+        with torch.no_grad():
+            parameter.copy_(saved)
+    assert index_fingerprint(document_embedder, documents) == first
 
 
 def test_interrupted_indexing_is_completed_not_reused(tiny_bert: str, tmp_path: Path) -> None:
@@ -322,3 +430,14 @@ def test_cli_eval_missing_file_is_one_line_and_exit_2(tiny_bert: str, tmp_path: 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "qrels/test.tsv: no such file" in err
+
+
+def test_cli_eval_unwritable_out_fails_before_encoding(tiny_bert: str, tmp_path: Path, capsys) -> None:
+    root = write_test_collection(tmp_path / "beir")
+    out = tmp_path / "missing-folder" / "results.json"
+    arguments = ["--model", tiny_bert, "--recipe", "simlm", "--data", str(root), "--qdrant-path", str(tmp_path)]
+    code = main(["eval", *arguments, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot write the results there" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beir"]  # no store was opened, nothing indexed

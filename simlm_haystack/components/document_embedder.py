@@ -7,8 +7,18 @@ from dataclasses import replace
 from typing import Any
 
 from haystack import Document, component
+from haystack.utils import ComponentDevice, Secret
 
-from simlm_haystack.components.base import DualEncoderComponentBase
+from simlm_haystack.components.base import (
+    HF_TOKEN,
+    Backend,
+    DualEncoderComponentBase,
+    SentenceTransformersPrecision,
+    check_batch_size,
+    register_short_type,
+)
+from simlm_haystack.encoding import Precision
+from simlm_haystack.recipes import Recipe
 
 
 @component
@@ -28,25 +38,96 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
     result = embedder.run([Document(content="Paris is the capital of France.", meta={"title": "Paris"})])
     ```
 
-    All keyword arguments of the text embedder apply (``model``, ``recipe``, ``device``, ``token``,
-    ``batch_size``, ``progress_bar``, ``precision``, ``local_files_only``, ``trust_remote_code``,
-    ``revision``, ``model_kwargs``, ``tokenizer_kwargs``), plus:
-
-    :param title_field: The meta field that holds a document's title; ``None`` reads no title.
-    :param meta_fields_to_embed: Meta fields put before the content.
-    :param embedding_separator: The separator between those fields and the content.
+    It also takes ``SentenceTransformersDocumentEmbedder``'s parameters, so that a pipeline YAML
+    written with that embedder loads with only its ``type:`` changed (to
+    ``simlm_haystack.DualEncoderDocumentEmbedder``). Unlike it, this embedder reads a title (see above).
     """
+
+    side = "document"
 
     def __init__(
         self,
         *,
+        model: str,
+        recipe: str | Recipe | dict[str, Any] | None = None,
+        device: ComponentDevice | None = None,
+        token: Secret | None = HF_TOKEN,
+        batch_size: int = 32,
+        progress_bar: bool = True,
+        precision: Precision | SentenceTransformersPrecision = "exact",
+        backend: Backend = "torch",
+        local_files_only: bool = False,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
         title_field: str | None = "title",
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
-        **kwargs: Any,
+        prefix: str | None = None,
+        suffix: str = "",
+        normalize_embeddings: bool | None = None,
+        truncate_dim: int | None = None,
+        config_kwargs: dict[str, Any] | None = None,
+        encode_kwargs: dict[str, Any] | None = None,
+        quantization_ranges: list[list[float]] | None = None,
     ) -> None:
-        # Haystack's @component rebuilds the class, so zero-argument super() cannot be used here.
-        DualEncoderComponentBase.__init__(self, **kwargs)
+        """
+        :param model: A hub id or a local checkpoint directory.
+        :param recipe: A recipe name, a :class:`~simlm_haystack.Recipe` or its dict; found from the
+            model when omitted (a recipe file beside the checkpoint, then the known hub ids).
+        :param device: The device to run on; Haystack's default device when omitted.
+        :param token: The Hugging Face token for private models.
+        :param batch_size: Documents per forward pass.
+        :param progress_bar: Show a progress bar while embedding.
+        :param precision: ``"exact"`` (default), ``"fast"`` or ``"bf16"``; see
+            :class:`~simlm_haystack.DualEncoderTextEmbedder`. sentence-transformers' ``"float32"``
+            is ``"exact"``; its quantised precisions are refused.
+        :param backend: ``"torch"``, the only backend so far.
+        :param local_files_only: Never ask the Hugging Face Hub.
+        :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
+        :param revision: A branch, tag or commit of the hub model.
+        :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
+        :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``; a ``model_max_length``
+            must be the recipe's document length.
+        :param title_field: The meta field that holds a document's title; ``None`` reads no title.
+        :param meta_fields_to_embed: Meta fields put before the content.
+        :param embedding_separator: The separator between those fields and the content.
+        :param prefix: sentence-transformers' prefix: accepted when it is the recipe's document
+            prefix (the recipe applies it either way), refused otherwise.
+        :param suffix: sentence-transformers' suffix: only ``""``.
+        :param normalize_embeddings: sentence-transformers' normalisation: ``True`` only for a recipe
+            that normalises; ``False``/``None`` add nothing to the model's own output.
+        :param truncate_dim: sentence-transformers' truncation: only ``None``.
+        :param config_kwargs: sentence-transformers' setting; ignored with a warning.
+        :param encode_kwargs: sentence-transformers' setting; ignored with a warning.
+        :param quantization_ranges: sentence-transformers' setting; ignored with a warning.
+        """
+        check_batch_size(batch_size)
+        self._configure(
+            model=model,
+            recipe=recipe,
+            device=device,
+            token=token,
+            precision=precision,
+            backend=backend,
+            local_files_only=local_files_only,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            model_kwargs=model_kwargs,
+            tokenizer_kwargs=tokenizer_kwargs,
+            prefix=prefix,
+            suffix=suffix,
+            normalize_embeddings=normalize_embeddings,
+            truncate_dim=truncate_dim,
+            ignored={
+                "config_kwargs": config_kwargs,
+                "encode_kwargs": encode_kwargs,
+                "quantization_ranges": quantization_ranges,
+            },
+        )
+        self.batch_size = batch_size
+        self.progress_bar = progress_bar
         self.title_field = title_field
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
         self.embedding_separator = embedding_separator
@@ -54,6 +135,8 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
     def _init_parameters(self) -> dict[str, Any]:
         return {
             **DualEncoderComponentBase._init_parameters(self),
+            "batch_size": self.batch_size,
+            "progress_bar": self.progress_bar,
             "title_field": self.title_field,
             "meta_fields_to_embed": self.meta_fields_to_embed,
             "embedding_separator": self.embedding_separator,
@@ -102,3 +185,6 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
     async def run_async(self, documents: list[Document]) -> dict[str, list[Document]]:
         """Like :meth:`run`, in a worker thread so that the event loop stays free."""
         return await asyncio.to_thread(self.run, documents)
+
+
+register_short_type(DualEncoderDocumentEmbedder)

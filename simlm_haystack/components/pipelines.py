@@ -54,11 +54,15 @@ def build_query_pipeline(
     document_store: EmbeddingDocumentStore,
     *,
     top_k: int = 10,
+    filters: dict[str, Any] | None = None,
 ) -> Pipeline:
     """``text_embedder -> retriever`` (see :func:`embedding_retriever`); run it with
-    ``{"text_embedder": {"text": query}}``."""
+    ``{"text_embedder": {"text": query}}``.
+
+    ``filters`` (Haystack filters) apply to every search unless a run passes its own.
+    """
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder)
-    pipeline.add_component("retriever", embedding_retriever(document_store, top_k=top_k))
+    pipeline.add_component("retriever", embedding_retriever(document_store, top_k=top_k, filters=filters))
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
     return pipeline

@@ -20,6 +20,11 @@ QRELS_HEADER = ("query-id", "corpus-id", "score")
 Qrels = dict[str, dict[str, int]]
 
 
+def qrels_file(folder: Path, split: str) -> Path:
+    """Where BEIR keeps a split's judgements: ``<folder>/qrels/<split>.tsv``."""
+    return folder / "qrels" / f"{split}.tsv"
+
+
 @dataclass(frozen=True)
 class BeirCollection:
     """A BEIR collection held in memory.
@@ -31,6 +36,8 @@ class BeirCollection:
     :param qrels: Split name -> the split's judgements. Judgements of documents missing from the
         corpus are kept, as BEIR keeps them: they count as relevant documents that cannot be found.
     :param missing_documents: Split name -> how many judgements name a document missing from the corpus.
+    :param first_judgement_lines: Split name -> query id -> the line of the query's first judgement in
+        ``qrels/<split>.tsv``, so that an error found after loading names the line (see :meth:`where_judged`).
     """
 
     path: Path
@@ -38,6 +45,7 @@ class BeirCollection:
     queries: dict[str, str]
     qrels: dict[str, Qrels]
     missing_documents: dict[str, int] = field(default_factory=dict)
+    first_judgement_lines: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def split(self, name: str) -> Qrels:
         """The judgements of one split; an error naming the loaded splits if it was not loaded."""
@@ -47,6 +55,14 @@ class BeirCollection:
             raise DataError(
                 f"{self.path}: split {name!r} was not loaded (loaded: {', '.join(sorted(self.qrels)) or 'none'})"
             ) from None
+
+    def qrels_file(self, split: str) -> Path:
+        """The judgements file of a split: ``<path>/qrels/<split>.tsv``."""
+        return qrels_file(self.path, split)
+
+    def where_judged(self, split: str, query_id: str) -> str:
+        """``"<qrels file>:<line>"`` of the query's first judgement in the split (``?`` for an unknown line)."""
+        return f"{self.qrels_file(split)}:{self.first_judgement_lines.get(split, {}).get(query_id, '?')}"
 
     def judged_queries(self, split: str) -> dict[str, str]:
         """Query id -> text for the queries the split judges, in qrels order."""
@@ -142,7 +158,7 @@ def load_beir(path: str | Path, splits: Sequence[str] = ("test",)) -> BeirCollec
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: no such collection folder (expected corpus.jsonl, queries.jsonl, qrels/)")
-    qrels_paths = {split: path / "qrels" / f"{split}.tsv" for split in splits}
+    qrels_paths = {split: qrels_file(path, split) for split in splits}
     for required in (path / "corpus.jsonl", path / "queries.jsonl", *qrels_paths.values()):
         if not required.is_file():
             raise DataError(f"{required}: no such file")
@@ -151,6 +167,7 @@ def load_beir(path: str | Path, splits: Sequence[str] = ("test",)) -> BeirCollec
     document_ids = {document.id for document in documents}
     all_qrels: dict[str, Qrels] = {}
     missing_documents: dict[str, int] = {}
+    first_judgement_lines: dict[str, dict[str, int]] = {}
     for split, qrels_path in qrels_paths.items():
         qrels, first_line = read_qrels(qrels_path)
         for query_id, line in first_line.items():
@@ -166,6 +183,5 @@ def load_beir(path: str | Path, splits: Sequence[str] = ("test",)) -> BeirCollec
             )
         all_qrels[split] = qrels
         missing_documents[split] = missing
-    return BeirCollection(
-        path=path, documents=documents, queries=queries, qrels=all_qrels, missing_documents=missing_documents
-    )
+        first_judgement_lines[split] = first_line
+    return BeirCollection(path, documents, queries, all_qrels, missing_documents, first_judgement_lines)

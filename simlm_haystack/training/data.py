@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from simlm_haystack.corpus import read_jsonl
 from simlm_haystack.errors import DataError
-from simlm_haystack.evaluation.data import BeirCollection, load_beir, read_corpus, read_qrels
+from simlm_haystack.evaluation.data import BeirCollection, load_beir, read_corpus
 
 
 @dataclass(frozen=True)
@@ -136,12 +136,10 @@ def load_beir_training(collection: BeirCollection | str | Path, split: str = "tr
     """
     if not isinstance(collection, BeirCollection):
         collection = load_beir(collection, splits=[split])
-    qrels_path = collection.path / "qrels" / f"{split}.tsv"
-    _, first_line = read_qrels(qrels_path)
     corpus = {document.id: document for document in collection.documents}
     examples = []
     for query_id, judged in collection.split(split).items():
-        where = f"{qrels_path}:{first_line.get(query_id, '?')}"
+        where = collection.where_judged(split, query_id)
         missing = [doc_id for doc_id in judged if doc_id not in corpus]
         if missing:
             raise DataError(f"{where}: query {query_id!r} judges documents that are not in the corpus: {missing[:5]}")
@@ -149,7 +147,7 @@ def load_beir_training(collection: BeirCollection | str | Path, split: str = "tr
         if positives:
             examples.append(TrainingExample(collection.queries[query_id], positives, query_id=query_id, where=where))
     if not examples:
-        raise DataError(f"{qrels_path}: no query has a relevant document")
+        raise DataError(f"{collection.qrels_file(split)}: no query has a relevant document")
     return examples
 
 

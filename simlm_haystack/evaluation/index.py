@@ -1,0 +1,153 @@
+"""The evaluation's index: a fingerprint of what made the stored vectors, and whether the collection can be reused.
+
+Every document written by :func:`ensure_indexed` carries a fingerprint of what made its vector (model
+weights, tokenizer, recipe, precision, how the embedder reads titles and meta, and the whole corpus) in
+``meta["simlm_haystack_fingerprint"]``. The collection is reused when it holds exactly the corpus and every
+document carries the current fingerprint. That check needs only Haystack's public document-store API,
+works on embedded and server Qdrant alike, and an interrupted indexing run (fewer tagged documents than
+the corpus) is never mistaken for a finished one.
+
+The corpus itself goes through :func:`~simlm_haystack.indexing.index_documents` (the document embedder
+and Haystack's ``DocumentWriter``), so the stored vectors are those of the indexing a user runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from haystack import Document
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+
+from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.evaluation.inference import eval_mode
+from simlm_haystack.fingerprint import model_fingerprint
+from simlm_haystack.indexing import index_documents
+
+logger = logging.getLogger(__name__)
+
+#: The meta field that records what made a stored vector (see the module docstring).
+FINGERPRINT_FIELD = "simlm_haystack_fingerprint"
+
+
+@dataclass
+class IndexReport:
+    """What :func:`ensure_indexed` did: reused the collection, or encoded and wrote the corpus."""
+
+    fingerprint: str
+    reused: bool
+    documents: int
+    written: int = 0
+    encode_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+
+def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents: Sequence[Document]) -> str:
+    """A digest of everything that decides the stored vectors and documents.
+
+    The model enters through :func:`~simlm_haystack.fingerprint.model_fingerprint` (its weights and
+    tokenizer, not its name: a trainer that updates a checkpoint in place or in memory gets a new
+    fingerprint, so the next evaluation re-encodes instead of reusing stale vectors); then the
+    embedder's settings that change a vector, and every document's id, content and meta.
+    """
+    document_embedder.warm_up()
+    encoder = document_embedder.encoder
+    assert encoder is not None
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
+    settings = {
+        "recipe": encoder.recipe.to_dict(),
+        "precision": encoder.precision,
+        "title_field": document_embedder.title_field,
+        "meta_fields_to_embed": document_embedder.meta_fields_to_embed,
+        "embedding_separator": document_embedder.embedding_separator,
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for document in documents:
+        digest.update(json.dumps([document.id, document.content, document.meta], sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+class _TimedEmbedder:
+    """Forwards ``run`` to the document embedder and adds up the time spent in it.
+
+    ``index_documents`` interleaves encoding and writing chunk by chunk; this splits its time
+    between the two without a second indexing path.
+    """
+
+    def __init__(self, embedder: DualEncoderDocumentEmbedder) -> None:
+        self.embedder = embedder
+        self.seconds = 0.0
+
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        start = time.perf_counter()
+        try:
+            return self.embedder.run(documents)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def ensure_indexed(
+    document_embedder: DualEncoderDocumentEmbedder,
+    document_store: QdrantDocumentStore,
+    documents: Sequence[Document],
+    *,
+    reindex: bool = False,
+    chunk_size: int = 1024,
+    progress_bar: bool = True,
+) -> IndexReport:
+    """Make ``document_store`` hold exactly ``documents``, encoded by ``document_embedder``.
+
+    Reuses the collection when it holds the same corpus encoded the same way (see the module
+    docstring); otherwise, or with ``reindex=True``, deletes what the collection holds and encodes
+    and writes the corpus through :func:`~simlm_haystack.indexing.index_documents`. An interrupted
+    earlier run of the same fingerprint is completed, not restarted.
+
+    The collection belongs to the evaluation: other documents in it are deleted.
+    """
+    with eval_mode(document_embedder):
+        fingerprint = index_fingerprint(document_embedder, documents)
+        stored = document_store.count_documents()
+        tagged = (
+            document_store.count_documents_by_filter(
+                {"field": f"meta.{FINGERPRINT_FIELD}", "operator": "==", "value": fingerprint}
+            )
+            if stored
+            else 0
+        )
+        if not reindex and tagged == stored == len(documents):
+            logger.info(
+                "Collection %r already holds this corpus with fingerprint %s", document_store.index, fingerprint
+            )
+            return IndexReport(fingerprint=fingerprint, reused=True, documents=len(documents))
+        if stored and (reindex or tagged < stored):
+            logger.warning(
+                "Deleting the %d documents of collection %r to index %d documents again",
+                stored,
+                document_store.index,
+                len(documents),
+            )
+            document_store.delete_all_documents()
+        timed = _TimedEmbedder(document_embedder)
+        start = time.perf_counter()
+        written = index_documents(
+            (replace(document, meta={**document.meta, FINGERPRINT_FIELD: fingerprint}) for document in documents),
+            timed,  # type: ignore[arg-type]  # duck-typed: index_documents only calls run()
+            document_store,
+            chunk_size=chunk_size,
+            total=len(documents),
+            progress_bar=progress_bar,
+        )
+        total_seconds = time.perf_counter() - start
+    return IndexReport(
+        fingerprint=fingerprint,
+        reused=False,
+        documents=len(documents),
+        written=written,
+        encode_seconds=timed.seconds,
+        write_seconds=total_seconds - timed.seconds,
+    )
