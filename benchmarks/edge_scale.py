@@ -106,14 +106,23 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def open_store(engine: str, path: str) -> Any:
+def open_store(engine: str, path: str, graph: dict[str, int] | None = None) -> Any:
     if engine == "edge":
-        from simlm_haystack.stores import edge_document_store
+        from simlm_haystack.stores import EdgeDocumentStore
 
-        return edge_document_store("minilm", embedding_dim=384, path=path, index="scale")
+        # As edge_document_store("minilm", embedding_dim=384, ...) makes it, with the HNSW graph settings given.
+        store = EdgeDocumentStore(path=path, index="scale", embedding_dim=384, similarity="cosine", **(graph or {}))
+        store.open()
+        return store
     from simlm_haystack.stores import qdrant_document_store
 
     return qdrant_document_store("minilm", embedding_dim=384, path=path, index="scale")
+
+
+def graph_settings(args: argparse.Namespace) -> dict[str, int]:
+    """The Edge store's HNSW graph settings given on the command line (the store's defaults otherwise)."""
+    given = {"hnsw_m": args.hnsw_m, "hnsw_ef_construct": args.hnsw_ef_construct}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def retriever_for(store: Any) -> Any:
@@ -130,7 +139,7 @@ def worker_write(args: argparse.Namespace) -> dict[str, Any]:
 
     base = np.load(args.documents)
     corpus = list(read_documents(DATA / "corpus.jsonl"))
-    store = open_store(args.engine, args.path)
+    store = open_store(args.engine, args.path, graph_settings(args))
     written, write_seconds = 0, 0.0  # only the write_documents calls are timed, not making the documents
     for batch_start in range(0, args.size, WRITE_BATCH):
         batch_stop = min(args.size, batch_start + WRITE_BATCH)
@@ -179,7 +188,7 @@ def worker_query(args: argparse.Namespace) -> dict[str, Any]:
 
     baseline = rss_mb()
     start = time.perf_counter()
-    store = open_store(args.engine, args.path)
+    store = open_store(args.engine, args.path, graph_settings(args))
     count = store.count_documents()
     reopen_seconds = time.perf_counter() - start
     after_open = rss_mb()
@@ -253,6 +262,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/simlm-haystack-bench"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simlm-haystack-bench/stores"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--hnsw-m", type=int, help="Edge graph: edges per node (default: the store's)")
+    parser.add_argument("--hnsw-ef-construct", type=int, help="Edge graph: build candidates (default: the store's)")
     # worker arguments
     parser.add_argument("--worker", choices=["write", "query"])
     parser.add_argument("--engine", choices=ENGINES)
@@ -269,6 +281,7 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
 
+    graph_flags = [f"--{key.replace('_', '-')}={value}" for key, value in graph_settings(args).items()]
     files = scifact_vectors(args.cache)
     base = np.load(files["documents"])
     queries = np.load(files["queries"])
@@ -291,6 +304,7 @@ def main() -> None:
             "median_cosine_scifact_nearest_neighbour": float(np.median(neighbour.max(axis=1))),
         },
         "local_limit_minutes": args.local_limit_minutes,
+        "edge_graph": graph_settings(args) or "the store's defaults",
         "sizes": {},
     }
     del neighbour
@@ -304,14 +318,16 @@ def main() -> None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         np.save(exact_file, exact)
         engines = [
-            e for e in (ENGINES if position % 2 == 0 else ENGINES[::-1]) if e == "edge" or local_stopped_at is None
+            e
+            for e in (ENGINES if position % 2 == 0 else ENGINES[::-1])
+            if e in args.engines and (e == "edge" or local_stopped_at is None)
         ]
         entry: dict[str, Any] = {"engines_order": engines, "load_average": os.getloadavg()}
         paths = {engine: args.workdir / f"{engine}-{size}" for engine in engines}
         for engine in engines:
             shutil.rmtree(paths[engine], ignore_errors=True)
             limit = args.local_limit_minutes * 60 if engine == "local" else float("inf")
-            common = ["--engine", engine, "--size", str(size), "--path", str(paths[engine])]
+            common = [*graph_flags, "--engine", engine, "--size", str(size), "--path", str(paths[engine])]
             entry[engine] = {
                 "write": run_worker(
                     "write",
@@ -335,7 +351,7 @@ def main() -> None:
         rounds: dict[str, list[dict[str, Any]]] = {engine: [] for engine in queried}
         for _ in range(args.rounds):
             for engine in queried:
-                common = ["--engine", engine, "--size", str(size), "--path", str(paths[engine])]
+                common = [*graph_flags, "--engine", engine, "--size", str(size), "--path", str(paths[engine])]
                 rounds[engine].append(
                     run_worker("query", [*common, "--queries", str(files["queries"]), "--exact", str(exact_file)])
                 )
@@ -355,7 +371,7 @@ def main() -> None:
                 )
             }
         if "edge" in queried and args.ef_sweep:
-            common = ["--engine", "edge", "--size", str(size), "--path", str(paths["edge"])]
+            common = [*graph_flags, "--engine", "edge", "--size", str(size), "--path", str(paths["edge"])]
             entry["edge"]["hnsw_ef_sweep"] = {
                 ef: run_worker(
                     "query",
