@@ -171,7 +171,7 @@ def min_token_cosine(reference: np.ndarray, got: np.ndarray, attention_mask: np.
 
 def export_onnx(model: torch.nn.Module, input_names: list[str], example: Mapping[str, np.ndarray], path: Path) -> None:
     """Export ``model``'s ``last_hidden_state`` with the dynamo exporter, batch and sequence dynamic."""
-    wrapper = _LastHiddenState(_reference_model(model), input_names)
+    wrapper = _LastHiddenState(_reference_model(model), input_names).eval()
     args = tuple(torch.from_numpy(np.asarray(example[name])) for name in input_names)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     program = torch.onnx.export(
