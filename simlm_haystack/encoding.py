@@ -182,7 +182,8 @@ class DualEncoder:
         :data:`simlm_haystack.backends.BACKEND_PRECISIONS`. Another value is a ``ValueError``.
     :param backend: ``"torch"`` runs the model; ``"onnx"`` and ``"openvino"`` run its exported graph
         (exported once, cached by the weights' fingerprint, checked against the model when loaded).
-        Tokenising, batching and pooling are this class's whatever the backend.
+        The graph is the weights as they are when the encoder is made: a model trained further needs a
+        new encoder. Tokenising, batching and pooling are this class's whatever the backend.
     :param cache_dir: Where exported graphs are cached (default: ``$SIMLM_HAYSTACK_ONNX_CACHE`` or
         ``~/.cache/simlm_haystack/onnx``).
     """
@@ -301,9 +302,8 @@ class DualEncoder:
         ``devices`` defaults to one ``"cpu"`` worker per two usable cores (so each worker's matmuls
         still use two threads); ``["cuda:0", "cuda:1"]`` uses two GPUs. CPU workers share the cores
         evenly. Each worker loads the model from :attr:`LoadedModel.source` (a local directory or
-        a cached hub id), and on a graph backend its cached graph, so the vectors are the ones :meth:`encode`
-        returns. Texts go out in
-        chunks of ``chunk_size`` and come back in order.
+        a cached hub id), and on a graph backend that model's cached graph, so the vectors are the ones
+        :meth:`encode` returns. Texts go out in chunks of ``chunk_size`` and come back in order.
         """
         if len(texts) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)

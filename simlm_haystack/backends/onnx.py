@@ -34,6 +34,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -174,18 +175,21 @@ def export_onnx(model: torch.nn.Module, input_names: list[str], example: Mapping
     wrapper = _LastHiddenState(_reference_model(model), input_names).eval()
     args = tuple(torch.from_numpy(np.asarray(example[name])) for name in input_names)
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    program = torch.onnx.export(
-        wrapper,
-        args,
-        dynamo=True,
-        opset_version=OPSET,
-        input_names=input_names,
-        output_names=["last_hidden_state"],
-        dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in input_names),),  # one entry: the *inputs
-        verbose=False,
-    )
-    assert program is not None
-    program.save(str(path))
+    with warnings.catch_warnings():
+        # Every input shares the two axes, which the exporter reports once per input.
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        program = torch.onnx.export(
+            wrapper,
+            args,
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=["last_hidden_state"],
+            dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in input_names),),  # one entry: the *inputs
+            verbose=False,
+        )
+        assert program is not None
+        program.save(str(path))
 
 
 def _total_size(path: Path) -> int:

@@ -8,6 +8,8 @@ graph is checked against the torch model every time it is loaded.
 
 from __future__ import annotations
 
+import logging
+import shutil
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +20,8 @@ import numpy as np
 from simlm_haystack.backends import cpu_threads
 from simlm_haystack.backends.onnx import check_graph, export_dir, exported_graph
 from simlm_haystack.models import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 
 def compile_config(threads: int) -> dict[str, Any]:
@@ -57,7 +61,19 @@ class OpenVinoGraph:
 
 
 def load_openvino(loaded: LoadedModel, input_names: list[str], *, cache_dir: str | Path | None = None) -> OpenVinoGraph:
-    """The OpenVINO graph of ``loaded``: the cached export (made if missing), checked against torch."""
-    graph = OpenVinoGraph(exported_graph(loaded, input_names, export_dir(loaded, input_names, cache_dir)), input_names)
-    check_graph(graph, loaded, input_names, "OpenVINO graph")
-    return graph
+    """The OpenVINO graph of ``loaded``: the cached export (made if missing), checked against torch.
+
+    A cached export that fails to load or to agree is deleted and exported once more.
+    """
+    target = export_dir(loaded, input_names, cache_dir)
+    while True:
+        was_cached = (target / "model.onnx").is_file()
+        try:
+            graph = OpenVinoGraph(exported_graph(loaded, input_names, target), input_names)
+            check_graph(graph, loaded, input_names, "OpenVINO graph")
+            return graph
+        except Exception as error:
+            if not was_cached:
+                raise
+            logger.warning("Cached ONNX export %s is unusable by OpenVINO (%s); exporting again", target, error)
+            shutil.rmtree(target, ignore_errors=True)
