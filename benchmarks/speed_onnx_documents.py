@@ -6,8 +6,10 @@ Three parts, each optional (``--parts``):
   (mean pooling, 256 tokens, ``title + " " + text``). Ours: ``DualEncoderDocumentEmbedder`` around a
   ``DualEncoder(backend=...)``; the peer: sentence-transformers-haystack's
   ``SentenceTransformersDocumentEmbedder`` (torch) with ``meta_fields_to_embed=["title"]``,
-  ``embedding_separator=" "`` (so both read the same text). Competitors alternate within each round;
-  medians, ratios to the peer and the lowest cosine to the peer's vectors are reported.
+  ``embedding_separator=" "`` (so both read the same text). Competitors alternate chunk by chunk
+  (``--chunk`` documents, the order rotating), so a burst of load from the machine's other tenants hits
+  them alike; a round is the whole set. Medians over rounds, ratios to the peer (also per chunk) and
+  the lowest cosine to the peer's vectors are reported.
 * ``queries``: one SciFact test query at a time through each text embedder (ours per backend, and
   sentence-transformers' ``SentenceTransformersTextEmbedder``), alternating query by query; p50 and p99.
 * ``ndcg``: SciFact test nDCG@10 of each graph backend through ``simlm_haystack.evaluation.evaluate``
@@ -129,29 +131,50 @@ def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, Dua
         competitors[name] = lambda d, ours=ours: ours.run(d)["documents"]
     for run in competitors.values():  # first-call allocations, sessions, lazy imports
         run(documents[:8])
-    seconds: dict[str, list[float]] = {name: [] for name in competitors}
-    vectors: dict[str, np.ndarray] = {}
+    names = list(competitors)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    chunk_ratios: dict[str, list[float]] = {name: [] for name in names}
+    vectors: dict[str, list[np.ndarray]] = {name: [] for name in names}
     load = [os.getloadavg()]
+    chunks = [documents[start : start + args.chunk] for start in range(0, len(documents), args.chunk)]
     for round_number in range(args.rounds):
-        for name, run in competitors.items():
-            start = time.perf_counter()
-            embedded = run(documents)
-            seconds[name].append(time.perf_counter() - start)
-            vectors[name] = unit(embedded)
+        spent = dict.fromkeys(names, 0.0)
+        for number, chunk in enumerate(chunks):
+            order = names[number % len(names) :] + names[: number % len(names)]
+            took = {}
+            for name in order:
+                start = time.perf_counter()
+                embedded = competitors[name](chunk)
+                took[name] = time.perf_counter() - start
+                if round_number == 0:
+                    vectors[name].append(unit(embedded))
+            for name in names:
+                spent[name] += took[name]
+                chunk_ratios[name].append(took["peer"] / took[name])
+        for name in names:
+            seconds[name].append(spent[name])
         load.append(os.getloadavg())
         print(f"round {round_number + 1}: " + ", ".join(f"{n} {s[-1]:.1f}s" for n, s in seconds.items()), flush=True)
     peer_rate = len(documents) / statistics.median(seconds["peer"])
-    results: dict[str, object] = {"docs": len(documents), "rounds": args.rounds, "batch_size": args.batch_size}
-    results["load_average_per_round"] = load
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "docs": len(documents),
+        "rounds": args.rounds,
+        "chunk": args.chunk,
+        "batch_size": args.batch_size,
+        "load_average_per_round": load,
+    }
+    peer_vectors = np.concatenate(vectors["peer"])
     for name, times in seconds.items():
         rate = len(documents) / statistics.median(times)
-        cosine = (vectors[name] * vectors["peer"]).sum(axis=1)
+        cosine = (np.concatenate(vectors[name]) * peer_vectors).sum(axis=1)
         faster = sum(t < p for t, p in zip(times, seconds["peer"], strict=True))
         results[name] = {
             "docs_per_s_median": round(rate, 2),
             "docs_per_s_per_round": [round(len(documents) / t, 2) for t in times],
             "ratio_to_peer": round(rate / peer_rate, 3),
             "rounds_faster_than_peer": faster,
+            "ratio_to_peer_per_chunk_median": round(statistics.median(chunk_ratios[name]), 3),
             "min_cosine_to_peer": float(cosine.min()),
         }
     return results
@@ -178,7 +201,11 @@ def part_queries(args: argparse.Namespace, model: str, encoders: dict[str, DualE
             milliseconds[name].append(1000 * (time.perf_counter() - start))
     load.append(os.getloadavg())
     peer_p50 = statistics.median(milliseconds["peer"])
-    results: dict[str, object] = {"queries": len(queries), "load_average": load}
+    results: dict[str, object] = {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "queries": len(queries),
+        "load_average": load,
+    }
     for name, values in milliseconds.items():
         results[name] = {
             "p50_ms": round(statistics.median(values), 2),
@@ -191,7 +218,7 @@ def part_queries(args: argparse.Namespace, model: str, encoders: dict[str, DualE
 
 def part_ndcg(args: argparse.Namespace, encoders: dict[str, DualEncoder]) -> dict[str, object]:
     collection = load_beir(DATA, splits=["test"])
-    results: dict[str, object] = {}
+    results: dict[str, object] = {"date": datetime.now(UTC).isoformat(timespec="minutes")}
     for name in args.ndcg_modes:
         start = time.perf_counter()
         documents, queries = document_embedder(encoders[name], args.batch_size), text_embedder(encoders[name])
@@ -213,12 +240,13 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["documents", "queries", "ndcg"])
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=100, help="documents per alternation")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--document-modes", nargs="+", default=["onnx", "onnx-int8", "openvino"], choices=MODES)
     parser.add_argument("--query-modes", nargs="+", default=["torch", "torch-fast", "onnx", "onnx-int8", "openvino"])
     parser.add_argument("--ndcg-modes", nargs="+", default=["onnx", "onnx-int8", "openvino"], choices=MODES)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="updated part by part if it exists")
     args = parser.parse_args()
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
@@ -229,19 +257,17 @@ def main() -> None:
         for name, (backend, precision) in MODES.items()
         if name in wanted
     }
-    results: dict[str, object] = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "machine": machine(),
-        "load_average_start": os.getloadavg(),
-    }
+    results: dict[str, object] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    results.setdefault("commands", []).append(  # type: ignore[union-attr]
+        {"command": " ".join([Path(sys.executable).name, *sys.argv]), "parts": args.parts}
+    )
+    results["machine"] = machine()
     if "documents" in args.parts:
         results["documents"] = part_documents(args, model, encoders)
     if "queries" in args.parts:
         results["queries"] = part_queries(args, model, encoders)
     if "ndcg" in args.parts:
         results["ndcg"] = part_ndcg(args, encoders)
-    results["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))

@@ -215,6 +215,17 @@ def test_a_single_text_runs_on_one_non_spinning_thread(tiny_bert: str, cache: Pa
     assert graph.sessions[2].get_session_options().intra_op_num_threads == 2
 
 
+def test_openvino_runs_a_single_text_on_one_thread(tiny_bert: str, cache: Path) -> None:
+    encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), backend="openvino", cache_dir=cache)
+    graph = encoder.graph
+    graph.threads = 2
+    encoder.encode("query", QUERIES[:1])
+    assert list(graph.compiled) == [1]  # the load-time check and the query both ran on one thread
+    assert graph.compiled[1].get_property("INFERENCE_NUM_THREADS") == 1
+    encoder.encode("query", QUERIES, batch_size=2)
+    assert graph.compiled[2].get_property("INFERENCE_NUM_THREADS") == 2
+
+
 def test_precisions_are_checked_per_backend(tiny_bert: str) -> None:
     loaded, recipe = load_model(tiny_bert), get_recipe("simlm")
     for backend, precision in (("onnx", "fast"), ("onnx", "bf16"), ("torch", "int8"), ("openvino", "int8")):

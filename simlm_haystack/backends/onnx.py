@@ -178,6 +178,7 @@ def export_onnx(model: torch.nn.Module, input_names: list[str], example: Mapping
     with warnings.catch_warnings():
         # Every input shares the two axes, which the exporter reports once per input.
         warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)  # torch's own internals
         program = torch.onnx.export(
             wrapper,
             args,
