@@ -1,7 +1,9 @@
 """The command line: parses arguments, calls the library, prints tables and progress.
 
 Every expected failure (bad input, a model that cannot be loaded, a collection that does not fit)
-is one line on stderr and exit code 2; never a traceback.
+is a :class:`~simlm_haystack.errors.SimlmHaystackError`, printed as one line on stderr with exit
+code 2; anything else is a bug and shows its traceback. ``--verbose`` shows library logs and the
+traceback of every error.
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ from simlm_haystack.errors import SimlmHaystackError
 EXIT_USAGE = 2
 
 
+def _positive_int(value: str) -> int:
+    """An argparse type: the components refuse 0 and negative sizes, so the command line does first."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {number}")
+    return number
+
+
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id or local checkpoint directory")
     parser.add_argument("--recipe", help="recipe name (found from the model when omitted)")
     parser.add_argument("--precision", choices=["exact", "fast", "bf16"], default="exact")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
     parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
 
 
@@ -31,8 +44,10 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--qdrant-path", default="qdrant_data", help="folder for embedded Qdrant (default)")
     where.add_argument("--qdrant-url", help="a Qdrant server or cluster, e.g. http://localhost:6333")
     parser.add_argument("--index", default="Document", help="the Qdrant collection name")
-    parser.add_argument("--shard-number", type=int, help="shards of a new collection (Qdrant cluster)")
-    parser.add_argument("--replication-factor", type=int, help="replicas of a new collection (Qdrant cluster)")
+    parser.add_argument("--shard-number", type=_positive_int, help="shards of a new collection (Qdrant cluster)")
+    parser.add_argument(
+        "--replication-factor", type=_positive_int, help="replicas of a new collection (Qdrant cluster)"
+    )
 
 
 def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
@@ -127,9 +142,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+    from simlm_haystack.errors import DataError
     from simlm_haystack.evaluation import evaluate, format_table, load_beir
 
     collection = load_beir(args.data, splits=[args.split])  # bad data fails before a model is loaded
+    if args.out and not os.access(Path(args.out).resolve().parent, os.W_OK):
+        raise DataError(f"{args.out}: cannot write the results there (no such folder, or not writable)")
     document_embedder = DualEncoderDocumentEmbedder(**_embedder_kwargs(args), progress_bar=False)
     text_embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     if args.index is None:
@@ -159,97 +177,155 @@ def cmd_eval(args: argparse.Namespace) -> int:
         + ("reused" if result.reused_index else f"indexed in {result.timings['encode_documents_seconds']:.1f} s")
     )
     if args.out:
-        Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(args.out).write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            raise DataError(f"{args.out}: cannot write the results ({error.strerror})") from None
         print(f"Wrote {args.out}")
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def parse_dataclass_arguments(
+    dataclass_types: tuple[type, ...], argv: Sequence[str], *, prog: str, description: str
+) -> tuple[Any, ...]:
+    """The dataclasses from flags, or from one JSON file of their fields (``simlm-haystack train config.json``),
+    as Tevatron and unilm/simlm read theirs. Every problem is a package error naming the file or the value."""
+    import json
     from pathlib import Path
 
+    from transformers import HfArgumentParser
+
+    from simlm_haystack.errors import DataError
+
+    parser = HfArgumentParser(
+        dataclass_types,
+        prog=prog,
+        description=description + " Flags are accepted as --name_with_underscores or --name-with-dashes; "
+        f"or pass a single JSON file of them: {prog} config.json",
+    )
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        path = Path(argv[0])
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{path}: no such file") from None
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+        if not isinstance(config, dict):
+            raise DataError(f"{path}: expected a JSON object of arguments")
+        try:
+            return parser.parse_dict(config)
+        except (TypeError, ValueError) as error:  # unknown or missing keys, values the dataclasses refuse
+            raise DataError(f"{path}: {error}") from None
+    try:
+        return parser.parse_args_into_dataclasses(list(argv))
+    except ValueError as error:  # values the dataclasses refuse (TrainingArguments checks its own)
+        raise SimlmHaystackError(str(error)) from None
+
+
+def parse_train_arguments(argv: Sequence[str]) -> tuple[Any, ...]:
+    """``(ModelArguments, DataArguments, DualEncoderTrainingArguments)``."""
+    from simlm_haystack.training import DataArguments, DualEncoderTrainingArguments, ModelArguments
+
+    return parse_dataclass_arguments(
+        (ModelArguments, DataArguments, DualEncoderTrainingArguments),
+        argv,
+        prog="simlm-haystack train",
+        description="Fine-tune a dual encoder with its recipe (see simlm_haystack.training).",
+    )
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArguments
+    from simlm_haystack.pretraining.run import run
+
+    data, training_args = parse_dataclass_arguments(
+        (PretrainingDataArguments, PretrainingArguments),
+        args.passthrough,
+        prog="simlm-haystack pretrain",
+        description="Pre-train an encoder on an unlabeled corpus (see simlm_haystack.pretraining).",
+    )
+    trainer = run(data, training_args)
+    if trainer.is_world_process_zero():
+        method = training_args.method
+        if method != "simlm":
+            method += f" ({training_args.qc_variant})"
+        print(
+            f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
+            f"{len(trainer.train_dataset)} passages; encoder, tokenizer and recipe in {training_args.output_dir}"
+        )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from simlm_haystack.errors import DataError
     from simlm_haystack.evaluation import load_beir
     from simlm_haystack.evaluation.data import read_corpus
     from simlm_haystack.training import (
-        DualEncoderTrainingArguments,
+        RetrievalEvaluator,
         load_beir_training,
         load_training_jsonl,
-        mine_hard_negatives,
+        mine_with_model,
         passage_from_document,
-        save_training_jsonl,
         train,
     )
 
+    model_args, data_args, training_args = parse_train_arguments(args.passthrough)
     # Every data problem is reported before a model is loaded.
-    if Path(args.train).is_dir():
-        collection = load_beir(args.train, splits=[args.split])
-        examples, documents = load_beir_training(collection, args.split), collection.documents
+    if Path(data_args.train).is_dir():
+        collection = load_beir(data_args.train, splits=[data_args.split])
+        examples, documents = load_beir_training(collection, data_args.split), collection.documents
     else:
-        documents = read_corpus(args.corpus) if args.corpus else None
+        documents = read_corpus(data_args.corpus) if data_args.corpus else None
         corpus = {document.id: passage_from_document(document) for document in documents or []}
-        examples = load_training_jsonl(args.train, corpus=corpus if documents is not None else None)
-    eval_collection = load_beir(args.eval, splits=[args.eval_split]) if args.eval else None
-    if args.mine_negatives:
+        examples = load_training_jsonl(data_args.train, corpus=corpus if documents is not None else None)
+    evaluator = RetrievalEvaluator(data_args.eval, data_args.eval_split) if data_args.eval else None
+    evaluating_by_default = training_args.eval_strategy == "no" and training_args.save_strategy in ("steps", "epoch")
+    if evaluator is not None and evaluating_by_default:
+        # --eval alone: evaluate at every checkpoint and keep the best one by nDCG@10.
+        training_args = dataclasses.replace(
+            training_args,
+            eval_strategy=training_args.save_strategy.value,
+            eval_steps=training_args.save_steps,
+            load_best_model_at_end=True,
+            metric_for_best_model=training_args.metric_for_best_model or "nDCG@10",
+        )
+    output = Path(training_args.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{output}: cannot create the output directory ({error.strerror})") from None
+    if data_args.mine_negatives:
         if documents is None:
-            raise SimlmHaystackError("--mine-negatives needs a corpus: a BEIR folder as --train, or --corpus")
-        from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-        from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-        from simlm_haystack.stores import qdrant_document_store
-
-        document_embedder = DualEncoderDocumentEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)
-        text_embedder = DualEncoderTextEmbedder(model=args.model, recipe=args.recipe, progress_bar=False)
-        store = qdrant_document_store(document_embedder, location=":memory:")
-        examples = mine_hard_negatives(
-            document_embedder,
-            text_embedder,
-            store,
+            raise DataError("--mine_negatives needs a corpus: a BEIR folder as --train, or --corpus")
+        examples = mine_with_model(
+            model_args.model,
             examples,
             documents,
-            ranks=tuple(args.mine_ranks),
-            margin=args.mine_margin,
-            progress_bar=not args.quiet,
+            recipe=model_args.recipe,
+            ranks=(data_args.mine_ranks[0], data_args.mine_ranks[1]),
+            margin=data_args.mine_margin,
+            save_to=output / "train-mined.jsonl",
+            progress_bar=not training_args.disable_tqdm,
         )
-        print(f"Mined hard negatives into {save_training_jsonl(examples, Path(args.output) / 'train-mined.jsonl')}")
-    evaluating = eval_collection is not None
-    training_args = DualEncoderTrainingArguments(
-        output_dir=args.output,
-        loss=args.loss,
-        n_negatives=args.negatives,
-        gradcache_chunk_size=args.gradcache_chunk_size,
-        tas_clusters=args.tas_clusters,
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        learning_rate=args.learning_rate,
-        warmup_steps=args.warmup,
-        weight_decay=args.weight_decay,
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        bf16=args.bf16,
-        seed=args.seed,
-        save_strategy="steps",
-        save_steps=args.save_steps,
-        save_total_limit=args.save_total_limit,
-        eval_strategy="steps" if evaluating else "no",
-        eval_steps=args.save_steps,
-        eval_split=args.eval_split,
-        load_best_model_at_end=evaluating,
-        metric_for_best_model="nDCG@10" if evaluating else None,
-        logging_steps=args.logging_steps,
-        disable_tqdm=args.quiet,
-        report_to=[],
-    )
+        print(f"Mined hard negatives into {output / 'train-mined.jsonl'}")
+    resume = training_args.resume_from_checkpoint
     trainer = train(
-        args.model,
+        model_args.model,
         examples,
         training_args,
-        recipe=args.recipe,
-        eval_collection=eval_collection,
-        resume_from_checkpoint=args.resume,
+        recipe=model_args.recipe,
+        evaluator=evaluator,
+        resume_from_checkpoint=True if resume == "last" else resume,
     )
     best = trainer.state.best_model_checkpoint
     print(
         f"Trained {trainer.state.global_step} steps on {len(examples)} queries; saved "
         + (f"the best checkpoint ({best}, nDCG@10 {trainer.state.best_metric:.2f}) " if best else "the model ")
-        + f"with its tokenizer and recipe to {args.output}"
+        + f"with its tokenizer and recipe to {output}"
     )
     return 0
 
@@ -266,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("corpus", help='JSONL with "_id"/"id", "title" and "text"/"content" per line')
     _add_model_arguments(index)
     _add_store_arguments(index)
-    index.add_argument("--chunk-size", type=int, default=1024, help="documents encoded and written at a time")
+    index.add_argument("--chunk-size", type=_positive_int, default=1024, help="documents encoded and written at a time")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument(
         "--reencode", action="store_true", help="encode every document again, even those already stored unchanged"
@@ -277,14 +353,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("queries", nargs="+", help="the questions")
     _add_model_arguments(search)
     _add_store_arguments(search)
-    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--top-k", type=_positive_int, default=10)
     search.set_defaults(handler=cmd_search)
 
     evaluation = commands.add_parser("eval", help="nDCG@10, MRR@10 and recall of a model on a BEIR collection")
     _add_model_arguments(evaluation)
     evaluation.add_argument("--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     evaluation.add_argument("--split", default="test", help="the qrels split to evaluate")
-    evaluation.add_argument("--top-k", type=int, default=1000, help="documents retrieved per query")
+    evaluation.add_argument("--top-k", type=_positive_int, default=1000, help="documents retrieved per query")
     evaluation.add_argument("--out", help="write the results as JSON to this file")
     evaluation.add_argument("--reindex", action="store_true", help="encode the corpus again even if it is indexed")
     evaluation.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -292,46 +368,31 @@ def build_parser() -> argparse.ArgumentParser:
     # No shared default collection: evaluating replaces what the collection holds (see cmd_eval).
     evaluation.set_defaults(handler=cmd_eval, index=None)
 
+    # The train flags are the training dataclasses' fields, parsed by HfArgumentParser in cmd_train.
     training = commands.add_parser(
-        "train", help="fine-tune a dual encoder with its recipe (see simlm_haystack.training)"
+        "train",
+        help="fine-tune a dual encoder with its recipe (simlm-haystack train --help for its flags)",
+        add_help=False,
     )
-    training.add_argument("--model", required=True, help="hub id or local checkpoint directory to start from")
-    training.add_argument("--recipe", help="recipe name (found from the model when omitted)")
-    training.add_argument("--train", required=True, help="training JSONL, or a BEIR folder (its --split qrels)")
-    training.add_argument("--corpus", help="corpus.jsonl to look up document ids of the training JSONL")
-    training.add_argument("--split", default="train", help="qrels split of a BEIR --train folder")
-    training.add_argument("--eval", help="BEIR folder evaluated during training (nDCG@10 picks the best checkpoint)")
-    training.add_argument("--eval-split", default="dev", help="qrels split of the --eval folder")
-    training.add_argument("--output", required=True, help="output directory (checkpoints, then the final model)")
-    training.add_argument("--loss", default="infonce", choices=["infonce", "margin-mse", "kl", "pair"])
-    training.add_argument("--negatives", type=int, default=1, help="hard negatives per query (0: in-batch only)")
-    training.add_argument("--mine-negatives", action="store_true", help="mine hard negatives with --model first")
-    training.add_argument("--mine-ranks", type=int, nargs=2, default=(10, 100), metavar=("START", "STOP"))
-    training.add_argument("--mine-margin", type=float, help="keep candidates scoring this much below every positive")
-    training.add_argument("--epochs", type=float, default=3)
-    training.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (overrides --epochs)")
-    training.add_argument("--batch-size", type=int, default=32, help="queries per batch (per device)")
-    training.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    training.add_argument("--gradcache-chunk-size", type=int, help="GradCache: texts embedded at a time")
-    training.add_argument("--learning-rate", type=float, default=2e-5)
-    training.add_argument("--warmup", type=float, default=0.1, help="warm-up steps, or a fraction of all steps")
-    training.add_argument("--weight-decay", type=float, default=0.01)
-    training.add_argument("--tas-clusters", type=int, default=0, help="TAS-Balanced batches from k-means clusters")
-    training.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    training.add_argument("--seed", type=int, default=42)
-    training.add_argument("--save-steps", type=int, default=500, help="checkpoint (and evaluate) every N steps")
-    training.add_argument("--save-total-limit", type=int, help="keep at most this many checkpoints")
-    training.add_argument("--logging-steps", type=int, default=10)
-    training.add_argument(
-        "--resume", nargs="?", const=True, help="resume from the last checkpoint in --output, or from this one"
-    )
-    training.add_argument("--quiet", action="store_true", help="no progress bars")
     training.set_defaults(handler=cmd_train)
+
+    # Likewise the pretrain flags: the pre-training dataclasses' fields.
+    pretraining = commands.add_parser(
+        "pretrain",
+        help="pre-train an encoder on an unlabeled corpus (simlm-haystack pretrain --help for its flags)",
+        add_help=False,
+    )
+    pretraining.set_defaults(handler=cmd_pretrain)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command in ("train", "pretrain"):
+        args.passthrough = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not args.verbose:
         logging.getLogger("haystack").setLevel(logging.ERROR)
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -341,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args)
-    except (SimlmHaystackError, OSError, ValueError) as error:
+    except SimlmHaystackError as error:
         if args.verbose:
             raise
         print(f"simlm-haystack {args.command}: error: {error}", file=sys.stderr)

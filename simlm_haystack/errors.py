@@ -17,6 +17,10 @@ class CollectionMismatchError(SimlmHaystackError, ValueError):
     """An existing Qdrant collection has another vector size or distance than the model needs."""
 
 
+class SettingsError(SimlmHaystackError, ValueError):
+    """A setting cannot work with this model or data (e.g. a decoder deeper than the encoder)."""
+
+
 class DataError(SimlmHaystackError, ValueError):
     """Input data is missing or malformed; the message names the file and line."""
 

@@ -127,3 +127,29 @@ def test_model_that_cannot_be_found_offline(corpus: Path, tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "Could not load model 'intfloat/simlm-base-msmarco-finetuned'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_only_package_errors_are_user_errors(corpus: Path, monkeypatch, capsys) -> None:
+    from simlm_haystack import cli
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_index", broken)
+    with pytest.raises(KeyError, match="a bug"):  # a programming error is a traceback, not "error: ..."
+        main(["index", str(corpus), "--model", "m"])
+    assert "error" not in capsys.readouterr().err
+
+
+def test_verbose_shows_the_traceback_of_a_user_error(tiny_bert: str, tmp_path: Path) -> None:
+    from simlm_haystack.errors import SimlmHaystackError
+
+    with pytest.raises(SimlmHaystackError, match=r"nope\.jsonl: no such file"):
+        main(["--verbose", "index", str(tmp_path / "nope.jsonl"), "--model", tiny_bert, "--recipe", "simlm"])
+
+
+def test_sizes_must_be_positive(corpus: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["index", str(corpus), "--model", "m", "--batch-size", "0"])
+    assert exit_.value.code == 2
+    assert "argument --batch-size: must be a positive integer, not 0" in capsys.readouterr().err

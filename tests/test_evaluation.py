@@ -430,3 +430,14 @@ def test_cli_eval_missing_file_is_one_line_and_exit_2(tiny_bert: str, tmp_path: 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "qrels/test.tsv: no such file" in err
+
+
+def test_cli_eval_unwritable_out_fails_before_encoding(tiny_bert: str, tmp_path: Path, capsys) -> None:
+    root = write_test_collection(tmp_path / "beir")
+    out = tmp_path / "missing-folder" / "results.json"
+    arguments = ["--model", tiny_bert, "--recipe", "simlm", "--data", str(root), "--qdrant-path", str(tmp_path)]
+    code = main(["eval", *arguments, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot write the results there" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beir"]  # no store was opened, nothing indexed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,21 +16,26 @@ from transformers import AutoModel, AutoTokenizer, TrainerCallback
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, Recipe, get_recipe
 from simlm_haystack.cli import main
-from simlm_haystack.encoding import tokenize
+from simlm_haystack.encoding import embed_features, tokenize
 from simlm_haystack.evaluation import load_beir
 from simlm_haystack.recipes import RECIPE_FILE
 from simlm_haystack.stores import qdrant_document_store
 from simlm_haystack.training import (
+    LOSSES,
     DualEncoderCollator,
     DualEncoderTrainingArguments,
+    FullContrastiveLoss,
     InfoNCELoss,
     KLDistillationLoss,
+    LossOptions,
     MarginMSELoss,
     PairLoss,
     Passage,
+    RetrievalEvaluator,
     ShuffledBatchSampler,
     TasBalancedBatchSampler,
     TrainingExample,
+    build_loss,
     build_trainer,
     check_examples,
     kmeans,
@@ -40,6 +46,7 @@ from simlm_haystack.training import (
     save_training_jsonl,
     train,
 )
+from simlm_haystack.training.gradcache import RandomState, padded_row_chunks
 
 # Mean pooling learns the planted task in a few dozen steps from random weights; the [CLS] of a
 # random 2-layer model does not (that needs pre-training), which is not what these tests are about.
@@ -177,6 +184,44 @@ def test_pair_adds_the_passage_centric_relation(batch):
     assert PairLoss(t, alpha=0.1)(queries, passages).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_full_contrastive_adds_simlms_query_and_positive_blocks(batch):
+    queries, passages, _ = batch
+    t = 0.02
+    positives = passages[::2]
+    total = 0.0
+    for i in range(3):
+        others = [j for j in range(3) if j != i]
+        row = (
+            [float(queries[i] @ p) / t for p in passages]  # qp: plain InfoNCE, target s(q_i, p_i) at 2 i
+            + [float(positives[i] @ queries[j]) / t for j in others]  # pq: the positive against other queries
+            + [float(queries[i] @ queries[j]) / t for j in others]  # qq: the query against other queries
+            + [float(positives[i] @ positives[j]) / t for j in others]  # pp: against the other positives
+        )
+        total += _cross_entropy(row, 2 * i)
+    assert FullContrastiveLoss(t)(queries, passages).item() == pytest.approx(total / 3, rel=1e-5)
+    assert FullContrastiveLoss(t)(queries, passages).item() > InfoNCELoss(t)(queries, passages).item()
+
+
+def test_loss_registry_builds_every_loss_by_name(batch):
+    queries, passages, teacher = batch
+    expected = {
+        "infonce": InfoNCELoss,
+        "full-contrastive": FullContrastiveLoss,
+        "margin-mse": MarginMSELoss,
+        "kl": KLDistillationLoss,
+        "pair": PairLoss,
+    }
+    assert {name: type(build_loss(name)) for name in LOSSES} == expected
+    options = LossOptions(temperature=0.05, kl_contrastive_weight=0.5, pair_alpha=0.3)
+    assert build_loss("kl", options).contrastive_weight == 0.5
+    assert build_loss("pair", options).alpha == 0.3
+    assert build_loss("full-contrastive", options).temperature == 0.05
+    for name in LOSSES:
+        assert torch.isfinite(build_loss(name, options)(queries, passages, teacher))
+    with pytest.raises(ValueError, match="Unknown loss 'nope'; known losses: infonce, full-contrastive"):
+        build_loss("nope")
+
+
 def test_distillation_losses_need_teacher_scores(batch):
     queries, passages, _ = batch
     for loss in (MarginMSELoss(), KLDistillationLoss(0.02)):
@@ -215,6 +260,20 @@ def test_tas_batches_come_from_one_cluster_and_cover_every_query_once():
     assert [[d.example for d in b] for b in sampler] == [[d.example for d in b] for b in batches]  # reproducible
     sampler.set_epoch(1)
     assert [[d.example for d in b] for b in sampler] != [[d.example for d in b] for b in batches]
+
+
+@pytest.mark.parametrize("tas", [True, False])
+def test_batches_sharded_between_processes_cover_every_query(tas):
+    from accelerate.data_loader import BatchSamplerShard
+
+    vectors, _, examples = _clustered()
+    sampler = (
+        TasBalancedBatchSampler(examples, 4, vectors, n_clusters=3, seed=0)
+        if tas
+        else ShuffledBatchSampler(examples, 4, seed=0)
+    )
+    shards = [BatchSamplerShard(sampler, num_processes=2, process_index=rank) for rank in range(2)]
+    assert {draw.example for shard in shards for batch in shard for draw in batch} == set(range(30))
 
 
 def test_tas_draws_margin_bins_uniformly_not_by_count():
@@ -334,12 +393,39 @@ def test_collator_tokenises_exactly_as_the_embedders(tiny_bert, tiny_distilbert)
         assert "teacher_scores" not in batch  # the positive has no score
 
 
-def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
+@pytest.fixture
+def first_batch(tmp_path, tiny_bert):
+    """A trainer on the planted task (8 queries a batch, 2 passages each) and its first batch."""
     _, examples = planted_task(tiny_bert)
     trainer = build_trainer(
         tiny_bert, examples, arguments(tmp_path, per_device_train_batch_size=8), recipe=get_recipe("simlm")
     )
-    inputs = next(iter(trainer.get_train_dataloader()))
+    return trainer, next(iter(trainer.get_train_dataloader()))
+
+
+def gradients_of(model):
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def chunked_reference(trainer, inputs, size):
+    """The loss of the batch embedded ``size`` texts at a time, with one graph: what GradCache must equal."""
+    query_embeddings, passage_embeddings = (
+        torch.cat(
+            [embed_features(trainer.model, piece, trainer.recipe).float() for piece in padded_row_chunks(side, size)]
+        )
+        for side in (inputs["query"], inputs["passage"])
+    )
+    return trainer.loss(query_embeddings, passage_embeddings)
+
+
+def assert_same_gradients(cached, reference):
+    assert cached.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(cached[name], reference[name], rtol=1e-4, atol=1e-6)
+
+
+def test_gradcache_gives_the_full_batch_loss_and_gradients(first_batch):
+    trainer, inputs = first_batch
     model = trainer.model.eval()  # no dropout: both ways must see the same network
 
     def loss_and_gradients(chunk_size):
@@ -347,14 +433,66 @@ def test_gradcache_gives_the_full_batch_loss_and_gradients(tmp_path, tiny_bert):
         model.zero_grad()
         loss = trainer.compute_loss(model, inputs)
         (loss / 2).backward()  # as the Trainer does with gradient accumulation
-        return loss.item(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+        return loss.item(), gradients_of(model)
 
     full_loss, full = loss_and_gradients(None)
     cached_loss, cached = loss_and_gradients(3)
     assert cached_loss == pytest.approx(full_loss, rel=1e-5)
-    assert full.keys() == cached.keys()
-    for name in full:
-        torch.testing.assert_close(cached[name], full[name], rtol=1e-4, atol=1e-6)
+    assert_same_gradients(cached, full)
+
+
+def test_gradcache_in_train_mode_replays_each_chunks_dropout(first_batch):
+    trainer, inputs = first_batch
+    model = trainer.model.train()  # dropout on
+    piece = next(padded_row_chunks(inputs["query"], 3))
+    embedded = [embed_features(model, piece, trainer.recipe) for _ in range(2)]
+    assert not torch.equal(*embedded)  # dropout does change the embeddings
+
+    # The reference: the same chunks embedded once, with a graph, under the same RNG (same masks).
+    torch.manual_seed(7)
+    model.zero_grad()
+    reference_loss = chunked_reference(trainer, inputs, 3)
+    (reference_loss / 2).backward()
+    reference = gradients_of(model)
+
+    torch.manual_seed(7)
+    model.zero_grad()
+    trainer.args.gradcache_chunk_size = 3
+    cached_loss = trainer.compute_loss(model, inputs)
+    (cached_loss / 2).backward()  # the second forward, chunk by chunk, must draw the first one's masks
+
+    assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
+    assert_same_gradients(gradients_of(model), reference)
+
+
+def test_gradcache_backward_reenters_the_first_pass_autocast(first_batch):
+    trainer, inputs = first_batch
+    model = trainer.model.eval()
+
+    model.zero_grad()
+    # No cast cache: each chunk's bf16 weight gradients reach the fp32 weights on their own, as in GradCache.
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        reference_loss = chunked_reference(trainer, inputs, 3)
+    reference_loss.backward()
+    reference = gradients_of(model)
+
+    model.zero_grad()
+    trainer.args.gradcache_chunk_size = 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the Trainer's compute_loss context under bf16
+        cached_loss = trainer.compute_loss(model, inputs)
+    cached_loss.backward()  # outside it, as the Trainer's backward()
+
+    assert cached_loss.item() == pytest.approx(reference_loss.item(), rel=1e-5)
+    assert_same_gradients(gradients_of(model), reference)
+
+
+def test_random_state_replays_and_restores():
+    state = RandomState(torch.zeros(1))
+    first = torch.rand(3)
+    after = torch.get_rng_state()
+    with state:
+        assert torch.equal(torch.rand(3), first)
+    assert torch.equal(torch.get_rng_state(), after)
 
 
 # ---- training end to end ----
@@ -381,7 +519,7 @@ def trained(tmp_path_factory, tiny_bert):
         load_best_model_at_end=True,
         metric_for_best_model="nDCG@10",
     )
-    trainer = train(tiny_bert, examples, args, recipe=PLANTED_RECIPE, eval_collection=collection)
+    trainer = train(tiny_bert, examples, args, recipe=PLANTED_RECIPE, evaluator=RetrievalEvaluator(collection, "dev"))
     yield trainer, directory / "out", documents, examples
     torch.set_num_threads(threads)
 
@@ -405,6 +543,19 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(trained):
     assert {"eval_MRR@10", "eval_R@100"} <= set(evaluations[0])
     assert trainer.state.best_metric == max(entry["eval_nDCG@10"] for entry in evaluations)
     assert (Path(trainer.state.best_model_checkpoint) / RECIPE_FILE).is_file()
+
+
+def test_evaluate_is_the_trainers_loop_with_the_evaluators_metrics(trained):
+    trainer, *_ = trained
+    history = len(trainer.state.log_history)
+    try:
+        metrics = trainer.evaluate()
+        assert trainer.state.log_history[-1] == {**metrics, "step": 60}  # logged by the Trainer
+    finally:
+        del trainer.state.log_history[history:]
+    assert {"eval_nDCG@10", "eval_MRR@10", "eval_R@100", "eval_runtime"} <= set(metrics)
+    # load_best_model_at_end put the best checkpoint back: evaluating it again gives its score.
+    assert metrics["eval_nDCG@10"] == pytest.approx(trainer.state.best_metric, abs=1e-9)
 
 
 def test_output_directory_loads_with_automodel_and_carries_tokenizer_and_recipe(trained):
@@ -521,3 +672,69 @@ def test_non_finite_loss_stops_with_step_and_batch_keeping_the_last_good_checkpo
     good = AutoModel.from_pretrained(tmp_path / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in good.parameters())
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())  # no step was taken on the NaN
+
+
+def test_cli_config_file_mines_evaluates_and_keeps_the_best(tmp_path, tiny_bert, capsys):
+    documents, examples = planted_task(tiny_bert)
+    directory = write_planted_beir(tmp_path / "beir", documents, examples)
+    config = {
+        "model": tiny_bert,
+        "recipe": "simlm",
+        "train": str(directory),
+        "mine_negatives": True,
+        "mine_ranks": [2, 7],
+        "eval": str(directory),
+        "output_dir": str(tmp_path / "out"),
+        "max_steps": 2,
+        "save_steps": 1,
+        "per_device_train_batch_size": 4,
+        "disable_tqdm": True,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    code = main(["train", str(tmp_path / "config.json")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"Mined hard negatives into {tmp_path / 'out' / 'train-mined.jsonl'}" in out
+    mined = load_training_jsonl(tmp_path / "out" / "train-mined.jsonl")
+    assert len(mined) == 24 and all(len(example.negatives) == 5 for example in mined)
+    # --eval alone evaluates at every checkpoint and keeps the best by nDCG@10.
+    assert "Trained 2 steps on 24 queries; saved the best checkpoint (" in out and "nDCG@10" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, r"config.json: no such file"),
+        ("{", r"config.json: not valid JSON"),
+        ("[1]", r"config.json: expected a JSON object"),
+        ('{"model": "m", "train": "t", "output_dir": "o", "nope": 1}', r"config.json: .*not used.*nope"),
+        ('{"train": "t", "output_dir": "o"}', r"config.json: .*'model'"),
+    ],
+)
+def test_cli_reports_a_bad_config_file_in_one_line(tmp_path, capsys, content, message):
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    code = main(["train", str(tmp_path / "config.json")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_cli_rejects_bad_argument_values_in_one_line(tmp_path, capsys):
+    code = main(["train", "--model", "m", "--train", "t", "--output_dir", str(tmp_path), "--mine_ranks", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "mine_ranks must be START STOP" in err
+
+
+def test_cli_train_flags_come_from_the_argument_dataclasses(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--loss {" + ",".join(LOSSES) + "}" in out  # the choices are the registry's names
+    flags = ("--model", "--train", "--mine_negatives", "--eval_split", "--output_dir", "--n_negatives")
+    aliases = ("--output", "--batch-size", "--epochs", "--warmup", "--negatives", "--quiet", "--resume")
+    for flag in (*flags, *aliases, "--gradcache_chunk_size", "--gather_across_devices", "--learning_rate"):
+        assert f"{flag} " in out or f"{flag}," in out, flag

@@ -4,11 +4,16 @@ Every loss takes ``query_embeddings`` (B, d), ``passage_embeddings`` (B * G, d) 
 group per query, ``[positive, negative_1, ..., negative_{G-1}]``, and optionally
 ``teacher_scores`` (B, G) in the same order. Scores are dot products of the recipe's vectors:
 cosine for normalised recipes (SimLM), raw dot for TAS-B.
+
+:data:`LOSSES` maps each loss's name (the trainer's ``loss`` argument, the CLI's ``--loss``) to its
+constructor; :func:`build_loss` builds one by name.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,16 +44,49 @@ class InfoNCELoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    def scores_and_targets(self, query_embeddings: Tensor, passage_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, B * G) unscaled scores of each query against every passage, and each positive's column."""
+        group = _group_size(query_embeddings, passage_embeddings)
+        targets = torch.arange(len(query_embeddings), device=query_embeddings.device) * group
+        return query_embeddings @ passage_embeddings.T, targets
+
     def forward(
         self,
         query_embeddings: torch.Tensor,
         passage_embeddings: torch.Tensor,
         teacher_scores: torch.Tensor | None = None,
     ) -> Tensor:
-        group = _group_size(query_embeddings, passage_embeddings)
-        scores = query_embeddings @ passage_embeddings.T / self.temperature
-        targets = torch.arange(len(query_embeddings), device=scores.device) * group
-        return F.cross_entropy(scores, targets)
+        scores, targets = self.scores_and_targets(query_embeddings, passage_embeddings)
+        return F.cross_entropy(scores / self.temperature, targets)
+
+
+class FullContrastiveLoss(InfoNCELoss):
+    """SimLM's full contrastive loss (``full_contrastive_loss``, on by default in SimLM's fine-tuning):
+    InfoNCE whose softmax also runs over three more blocks of in-batch scores, all divided by the
+    temperature. For query i with positive p_i, the candidates are
+
+    - ``qp``: s(q_i, every passage of the batch) (plain InfoNCE; the target is s(q_i, p_i));
+    - ``pq``: s(p_i, q_j) for the other queries j != i;
+    - ``qq``: s(q_i, q_j) for the other queries j != i;
+    - ``pp``: s(p_i, p_j) for the other queries' positives j != i (hard negatives are not in this block).
+
+    So a positive must be closer to its query than to other queries, and a query closer to its positive
+    than to other queries, besides InfoNCE's query-passage ranking.
+    """
+
+    def scores_and_targets(self, query_embeddings: Tensor, passage_embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, B * G + 3 B) unscaled scores ``[qp | pq | qq | pp]`` (each block's diagonal, a text
+        against itself or its own pair, set to -inf outside ``qp``) and each positive's column."""
+        query_to_passage, targets = super().scores_and_targets(query_embeddings, passage_embeddings)
+        positives = passage_embeddings[targets]
+        itself = torch.eye(len(query_embeddings), dtype=torch.bool, device=query_embeddings.device)
+        blocks = [
+            query_to_passage,
+            (positives @ query_embeddings.T).masked_fill(itself, float("-inf")),
+            (query_embeddings @ query_embeddings.T).masked_fill(itself, float("-inf")),
+            (positives @ positives.T).masked_fill(itself, float("-inf")),
+        ]
+        return torch.cat(blocks, dim=1), targets
 
 
 class _DistillationLoss(nn.Module, abc.ABC):
@@ -140,17 +178,27 @@ class PairLoss(nn.Module):
         )
 
 
-LOSSES = ("infonce", "margin-mse", "kl", "pair")
+@dataclass(frozen=True)
+class LossOptions:
+    """What the registry's constructors may read: the recipe's temperature and each loss's own settings."""
+
+    temperature: float = 1.0
+    kl_contrastive_weight: float = 0.2
+    pair_alpha: float = 0.1
 
 
-def build_loss(name: str, temperature: float, **options: float) -> nn.Module:
-    """A loss by name; ``temperature`` is the recipe's."""
-    if name == "infonce":
-        return InfoNCELoss(temperature)
-    if name == "margin-mse":
-        return MarginMSELoss()
-    if name == "kl":
-        return KLDistillationLoss(temperature, **options)
-    if name == "pair":
-        return PairLoss(temperature, **options)
-    raise ValueError(f"Unknown loss {name!r}; known losses: {', '.join(LOSSES)}")
+#: Every loss by name: a constructor from :class:`LossOptions`.
+LOSSES: dict[str, Callable[[LossOptions], nn.Module]] = {
+    "infonce": lambda options: InfoNCELoss(options.temperature),
+    "full-contrastive": lambda options: FullContrastiveLoss(options.temperature),
+    "margin-mse": lambda options: MarginMSELoss(),
+    "kl": lambda options: KLDistillationLoss(options.temperature, contrastive_weight=options.kl_contrastive_weight),
+    "pair": lambda options: PairLoss(options.temperature, alpha=options.pair_alpha),
+}
+
+
+def build_loss(name: str, options: LossOptions | None = None) -> nn.Module:
+    """The loss registered as ``name`` (see :data:`LOSSES`), built with ``options``."""
+    if name not in LOSSES:
+        raise ValueError(f"Unknown loss {name!r}; known losses: {', '.join(LOSSES)}")
+    return LOSSES[name](options or LossOptions())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from haystack import Document
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
@@ -13,7 +14,9 @@ from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.errors import DataError
 from simlm_haystack.evaluation.index import ensure_indexed
 from simlm_haystack.evaluation.retrieval import retrieve
-from simlm_haystack.training.data import TrainingExample, passage_from_document
+from simlm_haystack.recipes import Recipe
+from simlm_haystack.stores import qdrant_document_store
+from simlm_haystack.training.data import TrainingExample, passage_from_document, save_training_jsonl
 
 
 def negatives_from_run(
@@ -73,3 +76,38 @@ def mine_hard_negatives(
     depth = ranks[1] + max(len(example.positives) for example in examples)
     run = retrieve(text_embedder, document_store, queries, top_k=depth, progress_bar=progress_bar)
     return negatives_from_run(examples, [run[key] for key in queries], by_id, ranks=ranks, margin=margin)
+
+
+def mine_with_model(
+    model: str,
+    examples: Sequence[TrainingExample],
+    documents: Sequence[Document],
+    *,
+    recipe: str | Recipe | None = None,
+    ranks: tuple[int, int] = (10, 100),
+    margin: float | None = None,
+    save_to: str | Path | None = None,
+    progress_bar: bool = False,
+) -> list[TrainingExample]:
+    """Hard negatives from ``model`` as it is (before training): ``documents`` indexed by our embedders
+    into an in-memory Qdrant collection, then :func:`mine_hard_negatives`. With ``save_to``, the mined
+    examples are also written there as training JSONL (a run can start from them again)."""
+    document_embedder = DualEncoderDocumentEmbedder(model=model, recipe=recipe, progress_bar=False)
+    text_embedder = DualEncoderTextEmbedder(model=model, recipe=recipe)
+    store = qdrant_document_store(document_embedder, location=":memory:", index="mining")
+    try:
+        mined = mine_hard_negatives(
+            document_embedder,
+            text_embedder,
+            store,
+            examples,
+            documents,
+            ranks=ranks,
+            margin=margin,
+            progress_bar=progress_bar,
+        )
+    finally:
+        store.close()
+    if save_to is not None:
+        save_training_jsonl(mined, save_to)
+    return mined

@@ -48,7 +48,9 @@ class ShuffledBatchSampler(Sampler[list[Draw]]):
         self, examples: Sequence[TrainingExample], batch_size: int, *, n_negatives: int = 1, seed: int = 0
     ) -> None:
         self.examples = examples
-        self.batch_size = batch_size
+        self.queries_per_batch = batch_size
+        # Read by accelerate to shard batches between processes: every batch but the last has this size.
+        self.batch_size: int | None = batch_size
         self.n_negatives = n_negatives
         self.seed = seed
         self.epoch = 0
@@ -61,7 +63,7 @@ class ShuffledBatchSampler(Sampler[list[Draw]]):
 
     def _batches(self, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(len(self.examples))
-        return [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        return [order[start : start + self.queries_per_batch] for start in range(0, len(order), self.queries_per_batch)]
 
     def _negatives(self, rng: np.random.Generator, example: TrainingExample, positive: int) -> tuple[int, ...]:
         count = len(example.negatives)
@@ -81,7 +83,7 @@ class ShuffledBatchSampler(Sampler[list[Draw]]):
             yield [self.draw(rng, index) for index in batch]
 
     def __len__(self) -> int:
-        return math.ceil(len(self.examples) / self.batch_size)
+        return math.ceil(len(self.examples) / self.queries_per_batch)
 
 
 class TasBalancedBatchSampler(ShuffledBatchSampler):
@@ -105,6 +107,9 @@ class TasBalancedBatchSampler(ShuffledBatchSampler):
         seed: int = 0,
     ) -> None:
         super().__init__(examples, batch_size, n_negatives=n_negatives, seed=seed)
+        # A cluster's last batch is short, anywhere in the epoch: accelerate must shard variable-size
+        # batches (None), or it drops every pair of batches that ends on a short one.
+        self.batch_size = None
         self.clusters = kmeans(torch.as_tensor(np.asarray(query_embeddings)), n_clusters, seed=seed).numpy()
         self.use_margins = n_negatives > 0 and all(example.has_teacher_scores for example in examples)
         if self.use_margins:
@@ -133,8 +138,10 @@ class TasBalancedBatchSampler(ShuffledBatchSampler):
         batches = []
         for cluster in np.unique(self.clusters):
             members = rng.permutation(np.flatnonzero(self.clusters == cluster))
-            batches += [members[start : start + self.batch_size] for start in range(0, len(members), self.batch_size)]
+            size = self.queries_per_batch
+            batches += [members[start : start + size] for start in range(0, len(members), size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def __len__(self) -> int:
-        return sum(math.ceil(int((self.clusters == c).sum()) / self.batch_size) for c in np.unique(self.clusters))
+        counts = [int((self.clusters == cluster).sum()) for cluster in np.unique(self.clusters)]
+        return sum(math.ceil(count / self.queries_per_batch) for count in counts)

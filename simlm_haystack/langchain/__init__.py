@@ -1,0 +1,20 @@
+"""The same exact encoders in LangChain: ``Embeddings`` and a Qdrant vector store (optional extra).
+
+```python
+from simlm_haystack.langchain import DualEncoderEmbeddings, DualEncoderQdrantVectorStore
+```
+"""
+
+try:
+    import langchain_core  # noqa: F401
+    import langchain_qdrant  # noqa: F401
+except ImportError as error:
+    raise ImportError(
+        f"simlm_haystack.langchain needs LangChain ({error.name} is not installed): "
+        'pip install "simlm-haystack[langchain]"'
+    ) from error
+
+from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
+from simlm_haystack.langchain.vectorstore import HAYSTACK_LAYOUT, DualEncoderQdrantVectorStore
+
+__all__ = ["HAYSTACK_LAYOUT", "DualEncoderEmbeddings", "DualEncoderQdrantVectorStore"]
