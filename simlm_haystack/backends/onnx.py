@@ -55,9 +55,16 @@ OPSET = 20
 CACHE_FORMAT = 1
 #: Every real token's last hidden state agrees with torch at least this well.
 MIN_COSINE = 0.99999
-#: int8: every MatMul with a weight is quantised per output channel, except the feed-forward output
-#: (the one after GELU, whose inputs have the widest range), which stays fp32.
-INT8_SETTINGS: dict[str, Any] = {"per_channel": True, "weight_type": "QInt8", "op_types": ["MatMul"], "keep": "Gelu"}
+#: int8: every MatMul with a weight is quantised per output channel, except the two whose inputs have
+#: the widest range, which stay fp32: the feed-forward output (fed by GELU) and the attention output
+#: projection (fed by the attention context: MatMul -> Transpose -> Reshape). Each is named by the
+#: chain of operators that produces its input, nearest first.
+INT8_SETTINGS: dict[str, Any] = {
+    "per_channel": True,
+    "weight_type": "QInt8",
+    "op_types": ["MatMul"],
+    "keep_fp32_fed_by": [["Gelu"], ["Reshape", "Transpose", "MatMul"]],
+}
 _VERSIONED = ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")
 _PROBE_FIRST = ["what causes scurvy?", "Vitamin C deficiency in sailors"]
 _PROBE_SECOND = ["-", "Scurvy is a disease that results from a lack of vitamin C (ascorbic acid). " * 3]
@@ -205,17 +212,28 @@ def optimize_onnx(source: Path, path: Path) -> None:
     optimized.save_model_to_file(str(path), use_external_data_format=_total_size(source) > 1 << 31)
 
 
+def _fed_by(node: Any, chain: list[str], producers: Mapping[str, Any]) -> bool:
+    """Whether ``node``'s first input comes out of the operators ``chain`` (nearest first)."""
+    for op_type in chain:
+        producer = producers.get(node.input[0])
+        if producer is None or producer.op_type != op_type:
+            return False
+        node = producer
+    return True
+
+
 def quantize_onnx(source: Path, path: Path) -> None:
-    """Dynamic int8 per channel on every weight MatMul except those fed by GELU (see ``INT8_SETTINGS``)."""
+    """Dynamic int8 per channel on the weight MatMuls that ``INT8_SETTINGS`` does not keep in fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(source), load_external_data=False).graph
-    producers = {output: node.op_type for node in graph.node for output in node.output}
+    producers = {output: node for node in graph.node for output in node.output}
     keep = [
         node.name
         for node in graph.node
-        if node.op_type in INT8_SETTINGS["op_types"] and producers.get(node.input[0]) == INT8_SETTINGS["keep"]
+        if node.op_type in INT8_SETTINGS["op_types"]
+        and any(_fed_by(node, chain, producers) for chain in INT8_SETTINGS["keep_fp32_fed_by"])
     ]
     quantize_dynamic(
         source,
