@@ -39,22 +39,36 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
 
 
+#: The embedded engine of a new collection under --qdrant-path: Qdrant Edge, by measurement (BENCHMARKS.md,
+#: "Embedded scale"). An existing collection is opened with the engine that wrote it.
+DEFAULT_PATH_ENGINE = "edge"
+
+
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--qdrant-path", default="qdrant_data", help="folder for embedded Qdrant (default)")
     where.add_argument("--qdrant-url", help="a Qdrant server or cluster, e.g. http://localhost:6333")
+    parser.add_argument(
+        "--engine",
+        choices=["edge", "local"],
+        help="embedded engine for --qdrant-path: Qdrant Edge (Rust, HNSW) or qdrant-client's local mode "
+        f"(exact search in Python); default: the one holding the collection, else {DEFAULT_PATH_ENGINE}",
+    )
     parser.add_argument("--index", default="Document", help="the Qdrant collection name")
     parser.add_argument("--shard-number", type=_positive_int, help="shards of a new collection (Qdrant cluster)")
     parser.add_argument(
         "--replication-factor", type=_positive_int, help="replicas of a new collection (Qdrant cluster)"
     )
+    parser.set_defaults(default_engine=DEFAULT_PATH_ENGINE)
 
 
 def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
-    """The Qdrant store the arguments describe, sized and distanced from ``embedder``."""
+    """The store the arguments describe, sized and distanced from ``embedder``: a Qdrant server for
+    ``--qdrant-url``, else the embedded engine of ``--engine`` (or the one already holding the collection)."""
     from haystack.utils import Secret
 
-    from simlm_haystack.stores import qdrant_document_store
+    from simlm_haystack.stores import edge_document_store, qdrant_document_store
+    from simlm_haystack.stores.edge.collection import engine_at
 
     cluster = {
         key: value
@@ -62,6 +76,8 @@ def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
         if value is not None
     }
     if args.qdrant_url:
+        if args.engine:
+            raise SimlmHaystackError("--engine chooses the embedded engine of --qdrant-path; --qdrant-url is a server")
         return qdrant_document_store(
             embedder,
             url=args.qdrant_url,
@@ -69,7 +85,15 @@ def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
             api_key=Secret.from_env_var("QDRANT_API_KEY", strict=False),
             **cluster,
         )
-    return qdrant_document_store(embedder, path=args.qdrant_path, index=args.index, **cluster)
+    engine = args.engine or engine_at(args.qdrant_path, args.index) or args.default_engine
+    if engine == "local":
+        return qdrant_document_store(embedder, path=args.qdrant_path, index=args.index, **cluster)
+    if cluster:
+        raise SimlmHaystackError(
+            "--shard-number and --replication-factor shape a server collection: use them with --qdrant-url, "
+            "or with `simlm-haystack push` to copy this collection to a cluster"
+        )
+    return edge_document_store(embedder, path=args.qdrant_path, index=args.index)
 
 
 def _embedder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -182,6 +206,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except OSError as error:
             raise DataError(f"{args.out}: cannot write the results ({error.strerror})") from None
         print(f"Wrote {args.out}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from qdrant_client import QdrantClient
+
+    from simlm_haystack.stores.push import push_collection
+
+    target = args.target_index or args.index
+    client = QdrantClient(url=args.qdrant_url, api_key=os.environ.get("QDRANT_API_KEY") or None, timeout=args.timeout)
+    try:
+        report = push_collection(
+            args.qdrant_path,
+            args.index,
+            client,
+            target_index=target,
+            engine=args.engine,
+            shard_number=args.shard_number,
+            replication_factor=args.replication_factor,
+            batch_size=args.batch_size,
+            progress_bar=not args.quiet,
+        )
+    finally:
+        client.close()
+    print(
+        f"Pushed collection {args.index!r} from {args.qdrant_path} into {target!r} at {args.qdrant_url}: "
+        f"{report.copied} points copied, {report.already_there} already there; the target holds "
+        f"{report.target_points} points, the source {report.source_points}"
+    )
     return 0
 
 
@@ -365,8 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--reindex", action="store_true", help="encode the corpus again even if it is indexed")
     evaluation.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_store_arguments(evaluation)
-    # No shared default collection: evaluating replaces what the collection holds (see cmd_eval).
-    evaluation.set_defaults(handler=cmd_eval, index=None)
+    # No shared default collection: evaluating replaces what the collection holds (see cmd_eval). New eval
+    # collections stay in local mode until evaluate() searches through components.pipelines.embedding_retriever.
+    evaluation.set_defaults(handler=cmd_eval, index=None, default_engine="local")
+
+    push = commands.add_parser(
+        "push", help="copy an embedded collection into a Qdrant server or cluster (vectors and payloads, resumable)"
+    )
+    push.add_argument("--qdrant-path", required=True, help="the embedded store's folder")
+    push.add_argument("--index", default="Document", help="the collection to copy")
+    push.add_argument("--qdrant-url", required=True, help="the target server or cluster (QDRANT_API_KEY for the key)")
+    push.add_argument("--target-index", help="the collection name on the server (default: --index)")
+    push.add_argument("--engine", choices=["edge", "local"], help="the embedded engine (default: detected)")
+    push.add_argument("--shard-number", type=_positive_int, help="shards of the new server collection")
+    push.add_argument("--replication-factor", type=_positive_int, help="replicas of the new server collection")
+    push.add_argument(
+        "--batch-size", type=_positive_int, default=256, help="points read, checked and written at a time"
+    )
+    push.add_argument("--timeout", type=_positive_int, default=60, help="seconds per request to the server")
+    push.add_argument("--quiet", action="store_true", help="no progress bar")
+    push.set_defaults(handler=cmd_push)
 
     # The train flags are the training dataclasses' fields, parsed by HfArgumentParser in cmd_train.
     training = commands.add_parser(

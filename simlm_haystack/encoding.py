@@ -7,12 +7,12 @@ Inference (the components) and training (the trainer) both go through :func:`tok
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from itertools import chain
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
+from simlm_haystack.backends import Backend, Graph, check_backend, cpu_threads, load_graph
 from simlm_haystack.fast import cls_forward, native_bf16
 from simlm_haystack.models import LoadedModel, load_model
 from simlm_haystack.recipes import Recipe, Side
@@ -35,7 +36,9 @@ MAX_CHARACTERS_PER_TOKEN = 101
 #: (~1e-6 from exact), and bf16 autocast is added only where bf16 is native (CPUs with AVX-512
 #: BF16 or AMX, GPUs); elsewhere it stays fp32, because emulated bf16 is slower than fp32.
 #: ``"bf16"``: bf16 autocast everywhere (plus the [CLS]-only last layer); min cosine to exact ~0.9999.
-Precision = Literal["exact", "fast", "bf16"]
+#: ``"int8"``: ``backend="onnx"`` only; weights quantised (see :mod:`simlm_haystack.backends`).
+Precision = Literal["exact", "fast", "bf16", "int8"]
+#: The torch backend's precisions; :data:`simlm_haystack.backends.BACKEND_PRECISIONS` has every backend's.
 PRECISIONS: tuple[str, ...] = ("exact", "fast", "bf16")
 
 
@@ -131,14 +134,6 @@ class _FlatEncoding:
         return batch
 
 
-def _cpu_threads() -> int:
-    """The cores this process may use (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 @contextmanager
 def _intra_op_threads(threads: int | None) -> Iterator[None]:
     """Run with ``threads`` intra-op threads, then restore the process's setting (``None``: unchanged)."""
@@ -156,10 +151,21 @@ def _intra_op_threads(threads: int | None) -> Iterator[None]:
 _worker_encoder: DualEncoder | None = None
 
 
-def _start_worker(source: str, device: str, recipe: Recipe, precision: Precision, threads: int) -> None:
+def _start_worker(
+    source: str,
+    device: str,
+    recipe: Recipe,
+    precision: Precision,
+    threads: int,
+    backend: Backend = "torch",
+    cache_dir: str | Path | None = None,
+) -> None:
     global _worker_encoder
     torch.set_num_threads(threads)
-    _worker_encoder = DualEncoder(load_model(source, device=device, local_files_only=True), recipe, precision=precision)
+    loaded = load_model(source, device=device, local_files_only=True)
+    _worker_encoder = DualEncoder(loaded, recipe, precision=precision, backend=backend, cache_dir=cache_dir)
+    if _worker_encoder.graph is not None:
+        _worker_encoder.graph.threads = threads
 
 
 def _encode_in_worker(
@@ -170,23 +176,47 @@ def _encode_in_worker(
 
 
 class DualEncoder:
-    """A loaded model read through its recipe: texts in, vectors out."""
+    """A loaded model read through its recipe: texts in, vectors out.
 
-    def __init__(self, loaded: LoadedModel, recipe: Recipe, *, precision: Precision = "exact") -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    :param precision: ``"exact"``, ``"fast"``, ``"bf16"`` (torch) or ``"int8"`` (onnx); see
+        :data:`simlm_haystack.backends.BACKEND_PRECISIONS`. Another value is a ``ValueError``.
+    :param backend: ``"torch"`` runs the model; ``"onnx"`` and ``"openvino"`` run its exported graph
+        (exported once, cached by the weights' fingerprint, checked against the model when loaded).
+        The graph is the weights as they are when the encoder is made: a model trained further needs a
+        new encoder. Tokenising, batching and pooling are this class's whatever the backend.
+    :param cache_dir: Where exported graphs are cached (default: ``$SIMLM_HAYSTACK_ONNX_CACHE`` or
+        ``~/.cache/simlm_haystack/onnx``).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        recipe: Recipe,
+        *,
+        precision: Precision = "exact",
+        backend: Backend = "torch",
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        check_backend(backend, precision)
         self.loaded = loaded
         self.recipe = recipe
         self.precision = precision
+        self.backend = backend
+        self.cache_dir = cache_dir
         accepted = inspect.signature(loaded.model.forward).parameters
         # DistilBERT takes no token_type_ids; BERT (SimLM) must get them for the (title, text) pair.
         self.input_names = [name for name in loaded.tokenizer.model_input_names if name in accepted]
+        self.graph: Graph | None = None
+        if backend != "torch":
+            self.graph = load_graph(loaded, self.input_names, backend=backend, precision=precision, cache_dir=cache_dir)
 
     @property
     def embedding_dim(self) -> int:
         return self.loaded.embedding_dim
 
     def _uses_bf16(self) -> bool:
+        if self.backend != "torch":
+            return False
         if self.precision == "bf16":
             return True
         return self.precision == "fast" and (self.loaded.model.device.type != "cpu" or native_bf16())
@@ -196,8 +226,13 @@ class DualEncoder:
             return torch.autocast(device_type=self.loaded.model.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _embed_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Inference only. ``exact`` is :func:`embed_features` itself; fast modes skip work nobody reads."""
+    def _embed_batch(self, batch: dict[str, torch.Tensor], *, single_thread: bool = False) -> torch.Tensor:
+        """Inference only. ``exact`` is :func:`embed_features` itself; fast modes skip work nobody reads;
+        a graph backend computes ``last_hidden_state`` and the same :func:`pool` reads it."""
+        if self.graph is not None:
+            features = {name: tensor.numpy() for name, tensor in batch.items()}
+            hidden = torch.from_numpy(self.graph(features, single_thread=single_thread))
+            return pool(hidden, batch["attention_mask"], self.recipe)
         if self.precision != "exact" and self.recipe.pooling == "cls":
             first = cls_forward(self.loaded.model, batch)
             if first is not None:
@@ -223,12 +258,14 @@ class DualEncoder:
         output = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
         device = self.loaded.model.device
         # One text (a query) is a chain of tiny matmuls: a second thread saves little, and on shared
-        # cores each of its barriers can wait a whole time slice for a descheduled sibling (measured:
-        # p50 1.36 s with 2 threads vs 0.25 s with 1 under load 9 on 2 cores). Not in exact mode,
-        # where MKL's thread count must stay what the reference used.
-        single_thread = self.precision != "exact" and len(texts) == 1 and device.type == "cpu"
+        # cores each of its barriers can wait a whole time slice for a descheduled sibling (see
+        # BENCHMARKS.md, "Tried and rejected"). Not in torch's exact mode, where MKL's thread count
+        # must stay what the reference used; a graph backend runs one text on its one-thread session.
+        single_thread = (
+            len(texts) == 1 and device.type == "cpu" and (self.precision != "exact" or self.graph is not None)
+        )
         with (
-            _intra_op_threads(1 if single_thread else None),
+            _intra_op_threads(1 if single_thread and self.graph is None else None),
             torch.inference_mode(),
             self._autocast(),
             tqdm(total=len(texts), disable=not progress_bar, desc=f"Encoding {side}s", unit=side) as progress,
@@ -237,7 +274,7 @@ class DualEncoder:
                 indices = order[start : start + batch_size]
                 batch = flat.pad(indices, tokenizer.pad_token_id or 0)
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                vectors = self._embed_batch(batch)
+                vectors = self._embed_batch(batch, single_thread=single_thread)
                 output[indices] = vectors.float().cpu().numpy()
                 progress.update(len(indices))
         # bf16 can overflow where fp32 does not; a NaN vector in Qdrant would silently poison search.
@@ -265,12 +302,12 @@ class DualEncoder:
         ``devices`` defaults to one ``"cpu"`` worker per two usable cores (so each worker's matmuls
         still use two threads); ``["cuda:0", "cuda:1"]`` uses two GPUs. CPU workers share the cores
         evenly. Each worker loads the model from :attr:`LoadedModel.source` (a local directory or
-        a cached hub id), so the vectors are the ones :meth:`encode` returns. Texts go out in
-        chunks of ``chunk_size`` and come back in order.
+        a cached hub id), and on a graph backend that model's cached graph, so the vectors are the ones
+        :meth:`encode` returns. Texts go out in chunks of ``chunk_size`` and come back in order.
         """
         if len(texts) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        cores = _cpu_threads()
+        cores = cpu_threads()
         devices = list(devices) if devices else ["cpu"] * max(1, cores // 2)
         cpu_workers = sum(1 for device in devices if device.startswith("cpu"))
         threads = max(1, cores // max(1, cpu_workers))
@@ -284,7 +321,15 @@ class DualEncoder:
                 1,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(self.loaded.source, device, self.recipe, self.precision, threads),
+                initargs=(
+                    self.loaded.source,
+                    device,
+                    self.recipe,
+                    self.precision,
+                    threads,
+                    self.backend,
+                    self.cache_dir,
+                ),
             )
             for device in devices
         ]

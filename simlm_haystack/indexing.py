@@ -8,13 +8,14 @@ from itertools import islice
 
 from haystack import Document
 from haystack.components.writers import DocumentWriter
+from haystack.document_stores.errors import DocumentStoreError
 from haystack.document_stores.types import DuplicatePolicy
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
+from simlm_haystack.stores import EdgeDocumentStore, EmbeddingDocumentStore
 from simlm_haystack.stores.qdrant import is_transient, warn_if_too_large_for_embedded_mode
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def document_chunks(documents: Iterable[Document], size: int) -> Iterator[list[D
         yield chunk
 
 
-def _already_written(store: QdrantDocumentStore, documents: list[Document]) -> set[str]:
+def _already_written(store: EmbeddingDocumentStore, documents: list[Document]) -> set[str]:
     """Ids of ``documents`` whose content and meta are in the store already (their vectors need no work)."""
     stored = {document.id: document for document in store.get_documents_by_id([d.id for d in documents])}
     return {
@@ -56,7 +57,7 @@ def _write_with_retries(
 def index_documents(
     documents: Iterable[Document],
     document_embedder: DualEncoderDocumentEmbedder,
-    document_store: QdrantDocumentStore,
+    document_store: EmbeddingDocumentStore,
     *,
     chunk_size: int = 1024,
     total: int | None = None,
@@ -73,7 +74,8 @@ def index_documents(
     overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
     stored with the same content and meta are not encoded again: re-running after an interruption
     does only the missing work. Transient store errors are retried with exponential backoff; a
-    write that still fails raises :class:`StoreError` saying how much was written.
+    write that still fails raises :class:`StoreError` saying how much was written. On Qdrant Edge,
+    the HNSW index is built once, after the last chunk (``EdgeDocumentStore.optimize``).
 
     :returns: The number of documents written by this call (skipped ones not counted).
     """
@@ -90,7 +92,7 @@ def index_documents(
             except SimlmHaystackError:
                 raise  # already says what went wrong (e.g. a model that cannot be loaded)
             except Exception as error:
-                if not (is_transient(error) or isinstance(error, OSError)):
+                if not (is_transient(error) or isinstance(error, OSError | DocumentStoreError)):
                     raise
                 raise StoreError(
                     f"Writing to Qdrant collection {document_store.index!r} failed after {written} documents "
@@ -102,5 +104,8 @@ def index_documents(
             progress.set_postfix(written=written, skipped=skipped, refresh=False)
     if skipped:
         logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
-    warn_if_too_large_for_embedded_mode(document_store)
+    if isinstance(document_store, EdgeDocumentStore):
+        document_store.optimize()
+    else:
+        warn_if_too_large_for_embedded_mode(document_store)
     return written

@@ -77,15 +77,19 @@ def test_malformed_corpus_is_one_line_with_its_number(
     assert re.search(message, err), err
 
 
-def test_bad_input_after_good_chunks_keeps_what_was_indexed(tiny_bert: str, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("engine", ["edge", "local"])
+def test_bad_input_after_good_chunks_keeps_what_was_indexed(
+    tiny_bert: str, tmp_path: Path, capsys, engine: str
+) -> None:
     good = [{"_id": str(i), "text": f"document {i}"} for i in range(5)]
     corpus = write_jsonl(tmp_path / "corpus.jsonl", [*good, "{broken"])
-    store = ["--qdrant-path", str(tmp_path / "q"), "--model", tiny_bert, "--recipe", "simlm"]
+    store = ["--qdrant-path", str(tmp_path / "q"), "--engine", engine, "--model", tiny_bert, "--recipe", "simlm"]
     code, _, err = _run(["index", str(corpus), *store, "--chunk-size", "2", "--quiet"], capsys)
     assert code == 2 and "corpus.jsonl:6" in err
-    from simlm_haystack import qdrant_document_store
+    from simlm_haystack.stores import edge_document_store, qdrant_document_store
 
-    reopened = qdrant_document_store("simlm", embedding_dim=32, path=str(tmp_path / "q"))
+    open_store = edge_document_store if engine == "edge" else qdrant_document_store
+    reopened = open_store("simlm", embedding_dim=32, path=str(tmp_path / "q"))
     assert reopened.count_documents() == 4  # the two full chunks before the bad line
 
 

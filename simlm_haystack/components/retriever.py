@@ -6,7 +6,6 @@ from typing import Any
 
 from haystack import default_from_dict, default_to_dict, super_component
 from haystack.utils import ComponentDevice, Secret
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.components.base import (
     HF_TOKEN,
@@ -19,11 +18,12 @@ from simlm_haystack.components.pipelines import build_query_pipeline
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.stores import EmbeddingDocumentStore
 
 
 @super_component
 class DualEncoderRetriever:
-    """Embeds a query with :class:`DualEncoderTextEmbedder` and searches Qdrant with it.
+    """Embeds a query with :class:`DualEncoderTextEmbedder` and searches Qdrant (or Qdrant Edge) with it.
 
     Replaces a retriever in an existing RAG pipeline: it takes ``query`` (plus optional
     ``filters`` and ``top_k``) and returns ``documents``. Inside, it is the pipeline
@@ -43,7 +43,7 @@ class DualEncoderRetriever:
         self,
         *,
         model: str,
-        document_store: QdrantDocumentStore,
+        document_store: EmbeddingDocumentStore,
         recipe: str | Recipe | dict[str, Any] | None = None,
         top_k: int = 10,
         filters: dict[str, Any] | None = None,
@@ -60,7 +60,7 @@ class DualEncoderRetriever:
     ) -> None:
         """
         :param model: A hub id or a local checkpoint directory.
-        :param document_store: The Qdrant store the documents were written to with the same model.
+        :param document_store: The Qdrant or Qdrant Edge store the documents were written to with the same model.
         :param recipe: The recipe (found from the model when omitted).
         :param top_k: How many documents to return.
         :param filters: Haystack filters applied to every search (a run's ``filters`` replace them).

@@ -30,6 +30,22 @@ class ModelWithRecipe(Protocol):
     local_files_only: bool
 
 
+def vector_settings(recipe_or_embedder: Recipe | str | ModelWithRecipe, embedding_dim: int | None) -> tuple[int, str]:
+    """The vector size and similarity a collection needs: the size from an embedder's model (or
+    ``embedding_dim`` with a recipe), the similarity from the recipe."""
+    if isinstance(recipe_or_embedder, ModelWithRecipe):
+        model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
+        if embedding_dim is not None and embedding_dim != model_dim:
+            raise CollectionMismatchError(
+                f"embedding_dim={embedding_dim} disagrees with model {recipe_or_embedder.model!r} ({model_dim}-d)"
+            )
+        return model_dim, recipe_or_embedder.recipe.similarity
+    recipe = get_recipe(recipe_or_embedder) if isinstance(recipe_or_embedder, str) else recipe_or_embedder
+    if embedding_dim is None:
+        raise ValueError("embedding_dim is required when the store is built from a recipe, not an embedder")
+    return embedding_dim, recipe.similarity
+
+
 def qdrant_document_store(
     recipe_or_embedder: Recipe | str | ModelWithRecipe,
     *,
@@ -55,18 +71,7 @@ def qdrant_document_store(
     :param kwargs: Any other ``QdrantDocumentStore`` argument (``shard_number``,
         ``replication_factor``, ``hnsw_config``, ``on_disk``, ...).
     """
-    if isinstance(recipe_or_embedder, ModelWithRecipe):
-        recipe = recipe_or_embedder.recipe
-        model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
-        if embedding_dim is not None and embedding_dim != model_dim:
-            raise CollectionMismatchError(
-                f"embedding_dim={embedding_dim} disagrees with model {recipe_or_embedder.model!r} ({model_dim}-d)"
-            )
-        embedding_dim = model_dim
-    else:
-        recipe = get_recipe(recipe_or_embedder) if isinstance(recipe_or_embedder, str) else recipe_or_embedder
-        if embedding_dim is None:
-            raise ValueError("embedding_dim is required when the store is built from a recipe, not an embedder")
+    embedding_dim, similarity = vector_settings(recipe_or_embedder, embedding_dim)
     if sum(value is not None for value in (location, path, url)) > 1:
         raise ValueError("Pass only one of location=, path= and url=")
     if location is None and path is None and url is None:
@@ -78,7 +83,7 @@ def qdrant_document_store(
         url=url,
         index=index,
         embedding_dim=embedding_dim,
-        similarity=recipe.similarity,
+        similarity=similarity,
         **kwargs,
     )
     if check_collection:

@@ -1,0 +1,48 @@
+"""Qdrant Edge (``qdrant-edge-py``, Qdrant's Rust engine in-process) as a Haystack document store."""
+
+from __future__ import annotations
+
+from simlm_haystack.recipes import Recipe
+from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
+from simlm_haystack.stores.qdrant import ModelWithRecipe, vector_settings
+
+__all__ = ["EdgeDocumentStore", "edge_document_store"]
+
+
+def edge_document_store(
+    recipe_or_embedder: Recipe | str | ModelWithRecipe,
+    *,
+    path: str | None = None,
+    index: str = "Document",
+    embedding_dim: int | None = None,
+    check_collection: bool = True,
+    hnsw_ef: int | None = 128,
+    exact_search_threshold: int = 10_000,
+    on_disk: bool = False,
+) -> EdgeDocumentStore:
+    """An :class:`EdgeDocumentStore` whose vector size and distance come from the model and its recipe.
+
+    :param recipe_or_embedder: One of our embedders (size read from its model's config, distance
+        from its recipe), or a recipe / recipe name together with ``embedding_dim``.
+    :param path: The folder holding the collections; a temporary one (removed on close) without it.
+    :param index: The collection name (its folder is ``<path>/<index>``).
+    :param embedding_dim: The vector size; required with a recipe, checked against an embedder's model.
+    :param check_collection: Open the collection now, so that an existing one with another size or
+        distance, or one another process holds, is an error before anything is encoded or written.
+    :param hnsw_ef: See :class:`EdgeDocumentStore`.
+    :param exact_search_threshold: See :class:`EdgeDocumentStore`.
+    :param on_disk: See :class:`EdgeDocumentStore`.
+    """
+    embedding_dim, similarity = vector_settings(recipe_or_embedder, embedding_dim)
+    store = EdgeDocumentStore(
+        path=path,
+        index=index,
+        embedding_dim=embedding_dim,
+        similarity=similarity,
+        hnsw_ef=hnsw_ef,
+        exact_search_threshold=exact_search_threshold,
+        on_disk=on_disk,
+    )
+    if check_collection:
+        store.open()
+    return store

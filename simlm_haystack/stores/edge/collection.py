@@ -1,0 +1,176 @@
+"""An Edge collection on disk: one folder per collection, locked by one process, its settings beside the shard.
+
+```
+<path>/<index>/
+    collection.json   what the collection holds (vector size, similarity); the place for more to come
+    shard/            the Qdrant Edge shard (segments, write-ahead log)
+    .lock             held by the process that has the collection open; it holds that process's id
+```
+
+:func:`open_collection` is the one place a collection is opened or created and checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import qdrant_edge as edge
+
+from simlm_haystack.errors import CollectionMismatchError, StoreError
+
+COLLECTION_FILE = "collection.json"
+SHARD_DIR = "shard"
+LOCK_FILE = ".lock"
+ENGINE = "qdrant-edge"
+
+#: Haystack's similarity names (as ``QdrantDocumentStore`` takes them) and Edge's distances.
+DISTANCES = {"cosine": edge.Distance.Cosine, "dot_product": edge.Distance.Dot, "l2": edge.Distance.Euclid}
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How a collection's vectors are stored and indexed (see :class:`EdgeDocumentStore`)."""
+
+    embedding_dim: int
+    similarity: str
+    exact_search_threshold: int
+    hnsw_m: int
+    hnsw_ef_construct: int
+    on_disk: bool
+
+    def edge_config(self) -> edge.EdgeConfig:
+        # The optimiser builds HNSW only for segments past this many kilobytes of vectors: below the
+        # threshold the graph would never be searched (see EdgeDocumentStore), so it is not built.
+        threshold_kb = max(1, self.exact_search_threshold * self.embedding_dim * 4 // 1024)
+        return edge.EdgeConfig(
+            vectors=edge.EdgeVectorParams(
+                size=self.embedding_dim,
+                distance=DISTANCES[self.similarity],
+                memory=edge.Memory.Cold if self.on_disk else None,
+            ),
+            hnsw_config=edge.HnswIndexConfig(
+                m=self.hnsw_m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=threshold_kb
+            ),
+            optimizers=edge.EdgeOptimizersConfig(indexing_threshold=threshold_kb),
+        )
+
+
+class CollectionLock:
+    """An exclusive lock on a collection folder, held while one process has it open."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self, description: str) -> None:
+        import portalocker  # as qdrant_client imports it: late, it probes the file system on import
+
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held open while the lock is held)
+        try:
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            where = "in this process already" if holder == str(os.getpid()) else "in another process"
+            raise StoreError(
+                f"{description} is open {where}{f' (pid {holder})' if holder else ''}: an embedded "
+                "store is used by one process at a time. Close it there (store.close()) or wait for that process "
+                "to end; for concurrent access, push it to a Qdrant server (`simlm-haystack push`)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            import portalocker
+
+            self._file.seek(0)
+            self._file.truncate()
+            portalocker.unlock(self._file)
+            self._file.close()
+            self._file = None
+
+
+def read_record(directory: Path) -> dict[str, Any] | None:
+    """The collection's ``collection.json``, or None for a folder without one."""
+    path = directory / COLLECTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{path} is not readable JSON ({error}); it describes the collection beside it") from error
+
+
+def write_record(directory: Path, record: dict[str, Any]) -> None:
+    """Write ``collection.json`` atomically: a crash leaves the old file or the new one, never half of one."""
+    temporary = directory / f"{COLLECTION_FILE}.tmp"
+    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, directory / COLLECTION_FILE)
+
+
+def open_collection(directory: Path, index: str, settings: IndexSettings) -> tuple[edge.EdgeShard, CollectionLock]:
+    """Lock the collection folder, then open its shard, creating it when there is none.
+
+    An existing collection of another vector size or similarity is a :class:`CollectionMismatchError`
+    before anything is written; a folder another process holds is a :class:`StoreError`.
+    """
+    description = f"Qdrant Edge collection {index!r} at {directory}"
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = CollectionLock(directory)
+    lock.acquire(description)
+    try:
+        wanted = {"engine": ENGINE, "embedding_dim": settings.embedding_dim, "similarity": settings.similarity}
+        record = read_record(directory)
+        if record is not None:
+            stored = (record.get("embedding_dim"), record.get("similarity"))
+            if stored != (settings.embedding_dim, settings.similarity):
+                raise CollectionMismatchError(
+                    f"{description} cannot hold this model's vectors ({settings.embedding_dim}-d, "
+                    f"{settings.similarity}): it holds {stored[0]}-d vectors compared by {stored[1]}. "
+                    "Use another index name, or delete the folder to start again."
+                )
+        shard_dir = directory / SHARD_DIR
+        shard = _load_or_create(shard_dir, settings, description)
+        if record is None:
+            write_record(directory, wanted)
+        return shard, lock
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _load_or_create(shard_dir: Path, settings: IndexSettings, description: str) -> edge.EdgeShard:
+    config = settings.edge_config()
+    try:
+        if (shard_dir / "segments").is_dir():
+            return edge.EdgeShard.load(str(shard_dir), config)
+        return edge.EdgeShard.create(str(shard_dir), config)
+    except Exception as error:
+        message = str(error)
+        if "incompatible" in message.lower():
+            raise CollectionMismatchError(f"{description} cannot hold these vectors: {message}") from error
+        if "WouldBlock" in message:  # the engine's own lock on its write-ahead log
+            raise StoreError(f"{description} is open elsewhere: {message}") from error
+        raise StoreError(f"Cannot open {description}: {message}") from error
+
+
+def engine_at(path: str | Path, index: str) -> str | None:
+    """Which embedded engine holds collection ``index`` under ``path``: ``"edge"``, ``"local"``
+    (``qdrant-client``'s local mode, as ``QdrantDocumentStore(path=...)`` writes it) or None."""
+    root = Path(path)
+    if (root / index / COLLECTION_FILE).is_file() or (root / index / SHARD_DIR).is_dir():
+        return "edge"
+    try:
+        local_meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return "local" if index in local_meta.get("collections", {}) else None

@@ -1,0 +1,339 @@
+"""A Haystack document store on Qdrant Edge: Qdrant's Rust engine in this process, no server."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from math import exp
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as edge
+from haystack import Document, default_from_dict, default_to_dict
+from haystack.document_stores.errors import DocumentStoreError, DuplicateDocumentError
+from haystack.document_stores.types import DuplicatePolicy
+
+from simlm_haystack.stores.edge.asynchronous import AsyncMethods, Filters
+from simlm_haystack.stores.edge.collection import (
+    DISTANCES,
+    SHARD_DIR,
+    CollectionLock,
+    IndexSettings,
+    open_collection,
+)
+from simlm_haystack.stores.edge.filters import edge_filter
+from simlm_haystack.stores.edge.points import convert_id, document_from_point, document_to_point
+
+
+class EdgeDocumentStore(AsyncMethods):
+    """Documents and their vectors in a Qdrant Edge shard on local disk, searched in-process.
+
+    Points are laid out as ``QdrantDocumentStore`` lays them out (same point ids, same payload), so
+    :func:`~simlm_haystack.stores.push.push_collection` can copy a collection to a Qdrant server as it is.
+
+    - **One process at a time.** Opening the store locks ``<path>/<index>``; a second process (or a
+      second store on the same folder) gets a :class:`~simlm_haystack.errors.StoreError` naming the
+      folder and the process that holds it. The lock is the operating system's: a killed process frees it.
+    - **Index.** Writes land in plain segments, searched exactly. :meth:`optimize` builds the HNSW graph
+      (and merges segments); :func:`~simlm_haystack.indexing.index_documents` calls it after the last
+      chunk, and a search after other writes calls it first, so the first query after a bulk write made
+      some other way takes the time of building the index. A collection of fewer than
+      ``exact_search_threshold`` points is always searched exactly (no graph is built for it); a larger
+      one through HNSW with ``hnsw_ef`` candidates per search. The defaults (``hnsw_m=32``,
+      ``hnsw_ef_construct=200``, ``hnsw_ef=128``) kept recall@10 against exact search at 0.99 on 200,000
+      384-d SciFact-like vectors, where Qdrant's own (16, 100) needed ``hnsw_ef=512`` for 0.98
+      (BENCHMARKS.md, "Embedded scale"); building the graph takes about twice as long, still little
+      beside encoding the documents.
+    - **Durability.** Every write goes to the engine's write-ahead log before it returns; a killed
+      process loses nothing that a write call returned for.
+
+    :param path: The folder holding the collections (each in ``<path>/<index>``). Without one, a
+        temporary folder is used and removed by :meth:`close`: the store is then in-memory in effect.
+    :param index: The collection name.
+    :param embedding_dim: The vector size.
+    :param similarity: ``"cosine"``, ``"dot_product"`` or ``"l2"``, as for ``QdrantDocumentStore``.
+    :param hnsw_ef: Candidates kept while searching the HNSW graph: higher is closer to exact and slower.
+        ``None`` uses ``hnsw_ef_construct``. Each search can override it (``EdgeEmbeddingRetriever(hnsw_ef=...)``).
+    :param exact_search_threshold: Below this many points every search is exact.
+    :param hnsw_m: Edges per node of the HNSW graph.
+    :param hnsw_ef_construct: Candidates kept while building the graph.
+    :param on_disk: Keep vectors on disk and read them through the page cache (less memory, slower search).
+    :param write_batch_size: Points written per engine call.
+    :param scroll_size: Points read per engine call by :meth:`filter_documents`.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str | None = None,
+        index: str = "Document",
+        embedding_dim: int = 768,
+        similarity: str = "cosine",
+        hnsw_ef: int | None = 128,
+        exact_search_threshold: int = 10_000,
+        hnsw_m: int = 32,
+        hnsw_ef_construct: int = 200,
+        on_disk: bool = False,
+        write_batch_size: int = 1000,
+        scroll_size: int = 10_000,
+    ) -> None:
+        if similarity not in DISTANCES:
+            raise ValueError(f"similarity must be one of {sorted(DISTANCES)}, not {similarity!r}")
+        self.path = path
+        self.index = index
+        self.embedding_dim = embedding_dim
+        self.similarity = similarity
+        self.hnsw_ef = hnsw_ef
+        self.exact_search_threshold = exact_search_threshold
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construct = hnsw_ef_construct
+        self.on_disk = on_disk
+        self.write_batch_size = write_batch_size
+        self.scroll_size = scroll_size
+        self._settings = IndexSettings(
+            embedding_dim, similarity, exact_search_threshold, hnsw_m, hnsw_ef_construct, on_disk
+        )
+        self._shard: edge.EdgeShard | None = None
+        self._lock: CollectionLock | None = None
+        self._temporary: tempfile.TemporaryDirectory | None = None
+        self._state = threading.RLock()
+        # Unknown after opening (another process may have written): optimize() is cheap when there is nothing to do.
+        self._written_since_optimize = True
+
+    # --- opening and closing ------------------------------------------------------------------------------------
+
+    @property
+    def collection_path(self) -> Path | None:
+        """The collection's folder, ``<path>/<index>`` (None for a temporary store not opened yet)."""
+        root = self.path if self.path is not None else (self._temporary.name if self._temporary else None)
+        return None if root is None else Path(root) / self.index
+
+    def open(self) -> None:
+        """Lock and open the collection now (creating it if needed); otherwise the first call does it."""
+        self._open_shard()
+
+    def _open_shard(self) -> edge.EdgeShard:
+        with self._state:
+            if self._shard is None:
+                if self.path is None and self._temporary is None:
+                    self._temporary = tempfile.TemporaryDirectory(prefix="simlm-haystack-edge-")
+                collection_path = self.collection_path
+                assert collection_path is not None
+                self._shard, self._lock = open_collection(collection_path, self.index, self._settings)
+                self._written_since_optimize = True
+            return self._shard
+
+    def close(self) -> None:
+        """Flush and close the collection and release its lock (a temporary store is deleted). Idempotent;
+        a later call opens it again."""
+        with self._state:
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+            if self._temporary is not None:
+                self._temporary.cleanup()
+                self._temporary = None
+
+    def optimize(self) -> bool:
+        """Merge segments and build the HNSW graph for what was written; True if anything changed."""
+        with self._state:
+            changed = self._open_shard().optimize()
+            self._written_since_optimize = False
+            return changed
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def count_documents(self) -> int:
+        """The number of documents in the collection."""
+        return self._call("count", lambda shard: shard.count(edge.CountRequest(exact=True)))
+
+    def count_documents_by_filter(self, filters: dict[str, Any]) -> int:
+        """The number of documents matching Haystack ``filters``."""
+        condition = edge_filter(filters)
+        return self._call("count", lambda shard: shard.count(edge.CountRequest(filter=condition, exact=True)))
+
+    def filter_documents(self, filters: Filters = None) -> list[Document]:
+        """The documents matching Haystack ``filters`` (all without), with their embeddings."""
+        return [document_from_point(record) for records in self._scroll(edge_filter(filters)) for record in records]
+
+    def _scroll(self, condition: edge.Filter | None, batch_size: int | None = None) -> Iterator[list[edge.Record]]:
+        shard = self._open_shard()
+        offset = None
+        while True:
+            request = edge.ScrollRequest(
+                offset=offset,
+                limit=batch_size or self.scroll_size,
+                filter=condition,
+                with_payload=True,
+                with_vector=True,
+            )
+            records, offset = self._call("read", lambda _, request=request: shard.scroll(request))
+            yield records
+            if offset is None:
+                return
+
+    def scroll_points(self, batch_size: int) -> Iterator[list[edge.Record]]:
+        """Every stored point (id, vector, payload) in batches of up to ``batch_size``, as the engine holds it."""
+        return self._scroll(None, batch_size)
+
+    def get_documents_by_id(self, ids: list[str]) -> list[Document]:
+        """The stored documents among ``ids``, with their embeddings."""
+        if not ids:
+            return []
+        point_ids = [convert_id(document_id) for document_id in ids]
+        records = self._call("read", lambda shard: shard.retrieve(point_ids, True, True))
+        return [document_from_point(record) for record in records]
+
+    def _query_by_embedding(
+        self,
+        query_embedding: list[float],
+        filters: Filters = None,
+        top_k: int = 10,
+        scale_score: bool = False,
+        return_embedding: bool = False,
+        score_threshold: float | None = None,
+        hnsw_ef: int | None = None,
+    ) -> list[Document]:
+        """The ``top_k`` documents nearest to ``query_embedding`` (see the class docstring for exact vs HNSW)."""
+        if len(query_embedding) != self.embedding_dim:
+            raise ValueError(
+                f"The query embedding has {len(query_embedding)} dimensions; collection {self.index!r} holds "
+                f"{self.embedding_dim}-d vectors"
+            )
+        condition = edge_filter(filters)
+        shard = self._open_shard()
+        if self._written_since_optimize:
+            self.optimize()
+        exact = shard.info().points_count < self.exact_search_threshold
+        request = edge.QueryRequest(
+            limit=top_k,
+            query=edge.Query.Nearest([float(value) for value in query_embedding]),
+            filter=condition,
+            with_payload=True,
+            with_vector=return_embedding,
+            score_threshold=score_threshold,
+            params=edge.SearchParams(exact=True) if exact else edge.SearchParams(hnsw_ef=hnsw_ef or self.hnsw_ef),
+        )
+        points = self._call("search", lambda _: shard.query(request))
+        return [
+            document_from_point(point, score=self._scaled(point.score) if scale_score else point.score)
+            for point in points
+        ]
+
+    def _scaled(self, score: float) -> float:
+        """As ``QdrantDocumentStore`` scales scores: cosine onto [0, 1], any other through a sigmoid."""
+        return (score + 1) / 2 if self.similarity == "cosine" else float(1 / (1 + exp(-score / 100)))
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL) -> int:
+        """Write ``documents``; returns how many were written.
+
+        ``FAIL`` raises ``DuplicateDocumentError`` (writing nothing) when an id is stored already,
+        ``SKIP`` leaves stored ids as they are, ``OVERWRITE`` (and ``NONE``, as in ``QdrantDocumentStore``)
+        replaces them. An embedding of another size is an error naming the document, before anything is written.
+        """
+        if not isinstance(documents, list) or not all(isinstance(d, Document) for d in documents):
+            raise ValueError("write_documents() expects a list of Documents")
+        if policy in (DuplicatePolicy.SKIP, DuplicatePolicy.FAIL):
+            first_of_each_id: dict[str, Document] = {}
+            for document in documents:
+                first_of_each_id.setdefault(document.id, document)
+            documents = list(first_of_each_id.values())
+            stored = self._stored_ids([document.id for document in documents])
+            if stored and policy == DuplicatePolicy.FAIL:
+                raise DuplicateDocumentError(
+                    f"Documents with ids {', '.join(sorted(stored))} already exist in collection {self.index!r}"
+                )
+            documents = [document for document in documents if document.id not in stored]
+        points = [document_to_point(document, self.embedding_dim, self.index) for document in documents]
+        for start in range(0, len(points), self.write_batch_size):
+            operation = edge.UpdateOperation.upsert_points(points[start : start + self.write_batch_size])
+            self._update(operation)
+        return len(points)
+
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        by_point_id = {uuid.UUID(convert_id(document_id)): document_id for document_id in ids}
+        records = self._call("read", lambda shard: shard.retrieve(list(by_point_id), False, False))
+        return {by_point_id[uuid.UUID(str(record.id))] for record in records}
+
+    def delete_documents(self, document_ids: list[str]) -> None:
+        """Delete the documents with these ids; ids not stored are ignored."""
+        if document_ids:
+            self._update(edge.UpdateOperation.delete_points([convert_id(i) for i in document_ids]))
+
+    def delete_by_filter(self, filters: dict[str, Any]) -> int:
+        """Delete the documents matching Haystack ``filters``; returns how many. Empty filters delete nothing."""
+        condition = edge_filter(filters)
+        if condition is None:
+            return 0
+        with self._state:  # counted and deleted under one lock: no write of this store in between
+            matching = self.count_documents_by_filter(filters)
+            self._update(edge.UpdateOperation.delete_points_by_filter(condition))
+        return matching
+
+    def update_by_filter(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Merge ``meta`` into the meta of the documents matching ``filters``; returns how many."""
+        condition = edge_filter(filters)
+        if condition is None:
+            return 0
+        with self._state:
+            matching = self.count_documents_by_filter(filters)
+            self._update(edge.UpdateOperation.set_payload_by_filter(condition, dict(meta), key="meta"))
+        return matching
+
+    def delete_all_documents(self, recreate_index: bool = False) -> None:
+        """Delete every document; with ``recreate_index`` the shard is deleted and created again (same settings)."""
+        if not recreate_index:
+            self._update(edge.UpdateOperation.delete_points_by_filter(edge.Filter(must=[])))
+            return
+        with self._state:
+            self._open_shard()
+            collection_path = self.collection_path
+            self.close()  # a temporary store's folder goes too; opening again makes a new one
+            if collection_path is not None and self.path is not None:
+                shutil.rmtree(collection_path / SHARD_DIR)
+            self._open_shard()
+
+    def _update(self, operation: edge.UpdateOperation) -> None:
+        self._call("write", lambda shard: shard.update(operation))
+        self._written_since_optimize = True
+
+    def _call(self, action: str, call: Any) -> Any:
+        shard = self._open_shard()
+        try:
+            return call(shard)
+        except Exception as error:  # the engine raises bare Exceptions; say which store and what failed
+            raise DocumentStoreError(
+                f"Qdrant Edge {action} failed on collection {self.index!r} at {self.collection_path}: {error}"
+            ) from error
+
+    # --- serialisation ------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise the store's settings (not its documents; a temporary store comes back empty)."""
+        return default_to_dict(
+            self,
+            path=self.path,
+            index=self.index,
+            embedding_dim=self.embedding_dim,
+            similarity=self.similarity,
+            hnsw_ef=self.hnsw_ef,
+            exact_search_threshold=self.exact_search_threshold,
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_construct=self.hnsw_ef_construct,
+            on_disk=self.on_disk,
+            write_batch_size=self.write_batch_size,
+            scroll_size=self.scroll_size,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EdgeDocumentStore:
+        """Deserialise a store written by :meth:`to_dict`."""
+        return default_from_dict(cls, data)

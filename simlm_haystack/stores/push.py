@@ -1,0 +1,192 @@
+"""From one machine to a cluster: copy an embedded collection into a Qdrant server or cluster collection.
+
+Points are copied as they are stored (the same ids, vectors and payloads), so nothing is encoded again
+and the server collection answers a ``QdrantDocumentStore(url=..., index=...)`` exactly as the embedded
+one answered. The copy is resumable: each batch first asks the target which of its ids it holds and
+writes only the others, so running the same push again after an interruption finishes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client.http import models
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
+from tqdm.auto import tqdm
+
+from simlm_haystack.errors import CollectionMismatchError, StoreError
+from simlm_haystack.stores.edge import EdgeDocumentStore
+from simlm_haystack.stores.edge.collection import engine_at, read_record
+from simlm_haystack.stores.qdrant import is_transient
+
+logger = logging.getLogger(__name__)
+
+DISTANCES = {"cosine": models.Distance.COSINE, "dot_product": models.Distance.DOT, "l2": models.Distance.EUCLID}
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What a push did: points in the source, copied by this run, found in the target already, and the
+    target's count at the end."""
+
+    source_points: int
+    copied: int
+    already_there: int
+    target_points: int
+
+
+@dataclass
+class _Source:
+    vectors: models.VectorParams
+    count: int
+    batches: Callable[[int], Iterator[list[models.PointStruct]]]
+    close: Callable[[], None]
+
+
+def _edge_source(path: str, index: str) -> _Source:
+    record = read_record(Path(path) / index)
+    if record is None:
+        raise StoreError(f"No Qdrant Edge collection {index!r} at {path}")
+    store = EdgeDocumentStore(
+        path=path, index=index, embedding_dim=record["embedding_dim"], similarity=record["similarity"]
+    )
+
+    def batches(size: int) -> Iterator[list[models.PointStruct]]:
+        for records in store.scroll_points(size):
+            yield [_point(record.id, record.vector, record.payload) for record in records]
+
+    return _Source(
+        models.VectorParams(size=record["embedding_dim"], distance=DISTANCES[record["similarity"]]),
+        store.count_documents(),
+        batches,
+        store.close,
+    )
+
+
+def _local_source(path: str, index: str) -> _Source:
+    client = QdrantClient(path=path)
+    if not client.collection_exists(index):
+        client.close()
+        raise StoreError(f"No Qdrant collection {index!r} in local mode at {path}")
+    vectors = client.get_collection(index).config.params.vectors
+    if not isinstance(vectors, models.VectorParams):
+        client.close()
+        raise StoreError(f"Collection {index!r} at {path} has named vectors; push copies one unnamed dense vector")
+
+    def batches(size: int) -> Iterator[list[models.PointStruct]]:
+        offset = None
+        while True:
+            records, offset = client.scroll(index, limit=size, offset=offset, with_payload=True, with_vectors=True)
+            yield [_point(record.id, record.vector, record.payload) for record in records]
+            if offset is None:
+                return
+
+    return _Source(vectors, client.count(index, exact=True).count, batches, client.close)
+
+
+def _point(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> models.PointStruct:
+    # Edge gives ids as uuid.UUID, qdrant_client as strings; integer ids stay integers.
+    return models.PointStruct(
+        id=point_id if isinstance(point_id, int) else str(point_id), vector=vector or {}, payload=payload
+    )
+
+
+def _open_target(client: QdrantClient, name: str, vectors: models.VectorParams, **cluster: int | None) -> None:
+    """Create the target collection with the source's size and distance, or check an existing one."""
+    if not client.collection_exists(name):
+        client.create_collection(
+            name, vectors_config=vectors, **{key: value for key, value in cluster.items() if value is not None}
+        )
+        return
+    existing = client.get_collection(name).config.params.vectors
+    if not isinstance(existing, models.VectorParams) or (existing.size, existing.distance) != (
+        vectors.size,
+        vectors.distance,
+    ):
+        raise CollectionMismatchError(
+            f"Target collection {name!r} cannot hold these vectors ({vectors.size}-d, {vectors.distance.value}): "
+            f"it has {existing}. Push into another --target-index."
+        )
+
+
+def push_collection(
+    path: str,
+    index: str,
+    client: QdrantClient,
+    *,
+    target_index: str | None = None,
+    engine: str | None = None,
+    shard_number: int | None = None,
+    replication_factor: int | None = None,
+    batch_size: int = 256,
+    retries: int = 3,
+    backoff_seconds: float = 1.0,
+    progress_bar: bool = True,
+) -> PushReport:
+    """Copy collection ``index`` of the embedded store at ``path`` into ``client``'s ``target_index``.
+
+    :param path: The embedded store's folder (``--qdrant-path``).
+    :param index: The collection to copy.
+    :param client: The target: any ``QdrantClient`` (a server, a cluster, Qdrant Cloud).
+    :param target_index: The target collection's name (default: ``index``). It is created with the
+        source's vector size and distance (and ``shard_number`` / ``replication_factor``); an existing
+        one must have the same size and distance.
+    :param engine: ``"edge"`` or ``"local"``; detected from the folder when omitted.
+    :param batch_size: Points read, checked and written at a time.
+    :param retries: Retries of a transient target error, after ``backoff_seconds`` x 1, 2, 4, ...
+    :returns: What was copied; the target then holds every point of the source.
+    """
+    engine = engine or engine_at(path, index)
+    if engine is None:
+        raise StoreError(f"No collection {index!r} at {path} (neither Qdrant Edge nor qdrant-client local mode)")
+    source = _edge_source(path, index) if engine == "edge" else _local_source(path, index)
+    target = target_index or index
+    copied = already_there = 0
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+    try:
+        try:
+            retrying(
+                _open_target,
+                client,
+                target,
+                source.vectors,
+                shard_number=shard_number,
+                replication_factor=replication_factor,
+            )
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            raise StoreError(f"Cannot reach the Qdrant target of the push: {error}") from error
+        with tqdm(total=source.count, disable=not progress_bar, desc="Pushing", unit="point") as progress:
+            for batch in source.batches(batch_size):
+                try:
+                    ids = [point.id for point in batch]
+                    found = retrying(client.retrieve, target, ids=ids, with_payload=False, with_vectors=False)
+                    present = {str(point.id) for point in found}
+                    missing = [point for point in batch if str(point.id) not in present]
+                    if missing:
+                        retrying(client.upsert, target, points=missing, wait=True)
+                except Exception as error:
+                    raise StoreError(
+                        f"Pushing {index!r} into {target!r} failed after {copied} points were copied in this run "
+                        f"({type(error).__name__}: {error}). Everything copied is kept: run the same push again "
+                        "to resume; points already there are skipped."
+                    ) from error
+                copied += len(missing)
+                already_there += len(batch) - len(missing)
+                progress.update(len(batch))
+        target_points = client.count(target, exact=True).count
+    finally:
+        source.close()
+    return PushReport(source.count, copied, already_there, target_points)
