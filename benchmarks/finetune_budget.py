@@ -12,10 +12,11 @@ evaluation is outside it.
   (scale 20, in-batch negatives), one (query, "title text") pair per relevant judgement (919), the
   ``no_duplicates`` batch sampler, the model's own reading (mean pooling, 256 tokens); evaluated
   with our ``minilm`` recipe, which is that reading.
-- **ours**: :func:`simlm_haystack.training.build_trainer` with the ``simlm`` recipe ([CLS], (title,
-  text) pairs, 32/144 tokens). With ``--ours-negatives N > 0`` the hard negatives are mined first
-  with the starting model (corpus encoded into an in-memory Qdrant, nothing cached), inside the
-  budget; with 0, in-batch negatives only and no mining.
+- **ours**: :func:`simlm_haystack.training.build_trainer` with ``--ours-recipe`` (``simlm``: [CLS],
+  (title, text) pairs, 32/144 tokens; ``minilm``: the model's own reading, as sentence-transformers')
+  and ``--ours-loss`` (``infonce`` or SimLM's ``full-contrastive``). With ``--ours-negatives N > 0``
+  the hard negatives are mined first with the starting model in that reading (corpus encoded into
+  an in-memory Qdrant, nothing cached), inside the budget; with 0, in-batch negatives only and no mining.
 
 Writes ``finetune_budget.json`` (merged with earlier runs in the same output folder, one entry per
 ``--label``) and prints the table.
@@ -37,6 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from datasets import Dataset
+from datasets.table import InMemoryTable
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.losses import MultipleNegativesRankingLoss
 
@@ -61,7 +63,10 @@ def train_sentence_transformers(collection, output: Path, options: argparse.Name
                 document = documents[document_id]
                 anchors.append(collection.queries[query_id])
                 positives.append(f"{document.meta.get('title') or ''} {document.content}".strip())
-    dataset = Dataset.from_dict({"anchor": anchors, "positive": positives})
+    # A given fingerprint: datasets' own (a dill hash of the Arrow table) fails with pyarrow 24 ("Can't pickle
+    # MonthDayNano").
+    table = InMemoryTable.from_pydict({"anchor": anchors, "positive": positives})
+    dataset = Dataset(table, fingerprint="scifact-train-pairs")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output),
         per_device_train_batch_size=options.batch_size,
@@ -98,7 +103,7 @@ def train_ours(collection, output: Path, options: argparse.Namespace) -> dict:
     deadline = started + 60 * options.budget_minutes
     mine_seconds = 0.0
     if options.ours_negatives:
-        evaluation = Evaluation(MODEL, "simlm", None, "fast")
+        evaluation = Evaluation(MODEL, options.ours_recipe, None, "fast")
         examples, _ = mine(evaluation, collection, tuple(options.ranks), None, output / "train-mined.jsonl")
         evaluation.close()
         mine_seconds = time.perf_counter() - started
@@ -106,7 +111,7 @@ def train_ours(collection, output: Path, options: argparse.Namespace) -> dict:
         examples = load_beir_training(collection, split="train")
     args = DualEncoderTrainingArguments(
         output_dir=str(output),
-        loss="infonce",
+        loss=options.ours_loss,
         temperature=options.temperature,
         n_negatives=options.ours_negatives,
         per_device_train_batch_size=options.batch_size,
@@ -122,12 +127,14 @@ def train_ours(collection, output: Path, options: argparse.Namespace) -> dict:
         report_to=[],
         disable_tqdm=True,
     )
-    trainer = build_trainer(MODEL, examples, args, recipe="simlm")
+    trainer = build_trainer(MODEL, examples, args, recipe=options.ours_recipe)
     trainer.add_callback(TimeBudget(deadline, warmup=options.warmup))
     trainer.train()
     trainer.save_model(str(output))
     return {
         "queries": len(examples),
+        "recipe": options.ours_recipe,
+        "loss": options.ours_loss,
         "negatives": options.ours_negatives,
         "mining_ranks": list(options.ranks) if options.ours_negatives else None,
         "mine_s": round(mine_seconds, 1),
@@ -152,7 +159,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--st-learning-rate", type=float, default=5e-5, help="the Trainer's default")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="ours")
-    parser.add_argument("--temperature", type=float, default=None, help="ours (default: the recipe's, 0.02)")
+    parser.add_argument("--temperature", type=float, default=None, help="ours (default: the recipe's)")
+    parser.add_argument("--ours-recipe", default="simlm", help="ours: how the model reads texts (simlm or minilm)")
+    parser.add_argument("--ours-loss", default="infonce", help="ours: infonce or full-contrastive")
     parser.add_argument("--ours-negatives", type=int, default=0, help="ours: mined negatives per query (0: none)")
     parser.add_argument("--ranks", type=int, nargs=2, default=(3, 50), help="ours: mining window")
     options = parser.parse_args()

@@ -210,6 +210,9 @@ def main() -> None:
     )
     parser.add_argument("--tag", default="", help="suffix of the output folders and result names of this run")
     parser.add_argument("--cache", type=Path, help="train_scifact.py --cache (corpus vectors, mined negatives)")
+    parser.add_argument(
+        "--pretrain-only", action="store_true", help="stop after pre-training (a re-run without it fine-tunes)"
+    )
     options = parser.parse_args()
     options.steps = {key: int(value) for key, value in (item.split("=") for item in options.steps)}
     options.overrides = {}
@@ -250,7 +253,7 @@ def main() -> None:
         if "pretrain" not in entry:
             entry["pretrain"] = pretrain_method(name, options.model, data / "corpus.jsonl", pretrained, options)
             save()
-        if "fine_tune" not in entry:
+        if "fine_tune" not in entry and not options.pretrain_only:
             entry["fine_tune"] = fine_tune(str(pretrained), data, output / f"finetune-{name}{options.tag}", extra)
             save()
     results["load_average"].append(os.getloadavg())
