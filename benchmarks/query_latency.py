@@ -14,7 +14,9 @@ one process, so that load bursts on a shared machine hit every configuration ali
   torch's second thread waits for a core at every operator);
 - ``torch-fast+edge`` (one thread, [CLS]-only last layer), ``onnx+edge``, ``onnx-int8+edge``,
   ``openvino+edge``: ours through ``build_query_pipeline`` (``DualEncoderTextEmbedder`` on that
-  backend, then the store's retriever).
+  backend, then the store's retriever); ``onnx-int8+edge, no Pipeline``: the same two components
+  called one after the other, to show what Haystack's ``Pipeline.run`` itself costs (it deep-copies
+  each component's inputs, the 384 floats of the query vector one by one).
 
 Each configuration answers every query once before timing (warm-up; the graph backends export or
 read their cached graph then). Reports p50, p99 and mean per configuration, ratios to the peer, and
@@ -54,6 +56,7 @@ CONFIGURATIONS: dict[str, tuple[str, str, str]] = {
     "onnx+edge": ("onnx", "exact", "edge"),
     "onnx-int8+edge": ("onnx", "int8", "edge"),
     "openvino+edge": ("openvino", "exact", "edge"),
+    "onnx-int8+edge, no Pipeline": ("onnx", "int8", "edge"),
 }
 
 
@@ -65,9 +68,24 @@ def documents_with_vectors(cache: Path) -> list[Any]:
     return [replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)]
 
 
+class _Direct:
+    """The query pipeline's two components called directly, answering as ``Pipeline.run`` does."""
+
+    def __init__(self, embedder: Any, retriever: Any) -> None:
+        self.embedder, self.retriever = embedder, retriever
+
+    def warm_up(self) -> None:
+        self.embedder.warm_up()
+
+    def run(self, data: dict[str, dict[str, str]]) -> dict[str, Any]:
+        embedding = self.embedder.run(text=data["text_embedder"]["text"])["embedding"]
+        return {"retriever": self.retriever.run(query_embedding=embedding)}
+
+
 def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple[Pipeline, Any]:
     """The configuration's pipeline (run with ``{"text_embedder": {"text": query}}``) and its store."""
     from simlm_haystack import DualEncoderTextEmbedder, build_query_pipeline, qdrant_document_store
+    from simlm_haystack.components.pipelines import embedding_retriever
     from simlm_haystack.stores import edge_document_store
 
     backend, precision, engine = CONFIGURATIONS[name]
@@ -87,6 +105,8 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
         make_store = edge_document_store if engine == "edge" else qdrant_document_store
         store = make_store(embedder, path=path, index="scifact")
         pipeline = build_query_pipeline(embedder, store, top_k=10)
+        if name.endswith("no Pipeline"):
+            pipeline = _Direct(embedder, embedding_retriever(store, top_k=10))
     store.write_documents(documents)
     pipeline.warm_up()
     return pipeline, store
