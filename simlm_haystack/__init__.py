@@ -10,6 +10,8 @@ from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.errors import (
     CollectionMismatchError,
     DataError,
+    EmptyQueryError,
+    EncoderMismatchError,
     ModelLoadError,
     RecipeError,
     SimlmHaystackError,
@@ -36,6 +38,8 @@ __all__ = [
     "DualEncoderDocumentEmbedder",
     "DualEncoderRetriever",
     "DualEncoderTextEmbedder",
+    "EmptyQueryError",
+    "EncoderMismatchError",
     "ModelLoadError",
     "Recipe",
     "RecipeError",

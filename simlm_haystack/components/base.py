@@ -22,6 +22,7 @@ from simlm_haystack.encoding import PRECISIONS, DualEncoder, Precision
 from simlm_haystack.errors import RecipeError
 from simlm_haystack.models import load_model
 from simlm_haystack.recipes import Recipe, Side, resolve_recipe, serialize_recipe
+from simlm_haystack.stores.identity import run_guards
 
 logger = logging.getLogger(__name__)
 
@@ -231,8 +232,10 @@ class DualEncoderComponentBase:
         return component
 
     def warm_up(self) -> None:
-        """Load the model (once; components with the same model and settings share it)."""
+        """Load the model (once; components with the same model and settings share it), then check the
+        collections this embedder was set to write to or search (see :mod:`simlm_haystack.stores.identity`)."""
         if self.encoder is not None:
+            run_guards(self)
             return
         loaded = load_model(
             self.model,
@@ -245,6 +248,7 @@ class DualEncoderComponentBase:
             tokenizer_kwargs=self.tokenizer_kwargs,
         )
         self.encoder = DualEncoder(loaded, self.recipe, precision=self.precision)
+        run_guards(self)
 
     def _warm_encoder(self) -> DualEncoder:
         if self.encoder is None:
