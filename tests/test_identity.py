@@ -30,10 +30,11 @@ from simlm_haystack import (
 from simlm_haystack.cli import main
 from simlm_haystack.corpus import read_documents
 from simlm_haystack.encoding import DualEncoder
+from simlm_haystack.errors import StoreError
 from simlm_haystack.fingerprint import cached_model_fingerprint, model_fingerprint
 from simlm_haystack.stores import edge_document_store, qdrant_document_store, read_identity
 from simlm_haystack.stores.edge.collection import COLLECTION_FILE
-from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_encoder
+from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity
 
 ENGINES = ("local", "edge")
 
@@ -102,7 +103,10 @@ def test_minilm_collection_refuses_simlm_queries_before_encoding(
     short = recorded.fingerprint[:12]
     assert f"Collection: model {minilm_path!r}, recipe 'minilm', weights {short}" in message
     assert f"This encoder: model {minilm_path!r}, recipe 'simlm', weights {short}" in message
-    assert "recipe pooling ('mean' vs 'cls')" in message and "model weights" not in message
+    assert (
+        "differ in the recipe's pooling ('mean' vs 'cls'), query_max_length (256 vs 32)" in message
+        and "model weights" not in message
+    )
     assert "--index NEW" in message and "allow_other_encoder=True" in message and "--allow-other-encoder" in message
 
     same = DualEncoderRetriever(model=minilm_path, recipe="minilm", document_store=store)
@@ -204,9 +208,12 @@ def test_retriever_serialises_the_override(tiny_bert: str, tmp_path: Path) -> No
     data = retriever.to_dict()
     assert data["init_parameters"]["allow_other_encoder"] is True
     assert DualEncoderRetriever.from_dict(data).allow_other_encoder is True
-    assert DualEncoderRetriever(model=tiny_bert, document_store=store, recipe="simlm").to_dict()["init_parameters"][
-        "allow_other_encoder"
-    ] is False
+    assert (
+        DualEncoderRetriever(model=tiny_bert, document_store=store, recipe="simlm").to_dict()["init_parameters"][
+            "allow_other_encoder"
+        ]
+        is False
+    )
 
 
 def test_evaluation_refuses_a_query_encoder_of_another_recipe(tiny_bert: str, tmp_path: Path, monkeypatch) -> None:
@@ -327,3 +334,43 @@ def test_cli_reindex_replaces_a_collection_of_another_recipe(tiny_bert: str, tmp
 def test_cli_empty_query_is_refused_before_a_model_is_loaded(query: str, capsys) -> None:
     assert main(["search", "fine", query, "--model", "no/such-model", "--recipe", "simlm"]) == 2
     assert "Query 2 of 2 is" in capsys.readouterr().err
+
+
+def test_push_carries_the_record_and_refuses_a_target_of_another_encoder(tiny_bert: str, tmp_path: Path) -> None:
+    from qdrant_client import QdrantClient, models
+
+    from simlm_haystack.stores.push import push_collection
+
+    writer = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
+    store = edge_document_store(writer, path=str(tmp_path / "edge"), index="docs")
+    index_documents(_docs(), writer, store, progress_bar=False)
+    recorded = read_identity(store)
+    store.close()
+    target = QdrantClient(":memory:")
+    push_collection(str(tmp_path / "edge"), "docs", target, progress_bar=False)
+    assert target.get_collection("docs").config.metadata[METADATA_KEY] == recorded.to_dict()
+    push_collection(str(tmp_path / "edge"), "docs", target, progress_bar=False)  # resumed: same record, fine
+
+    other = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="minilm", progress_bar=False)
+    store = qdrant_document_store(other, index="x", location=":memory:")
+    index_documents(_docs(), other, store, progress_bar=False)
+    target.create_collection("taken", vectors_config=target.get_collection("docs").config.params.vectors)
+    target.update_collection("taken", metadata={METADATA_KEY: read_identity(store).to_dict()})
+    target.upsert("taken", points=[models.PointStruct(id=1, vector=[0.1] * 32)])
+    with pytest.raises(EncoderMismatchError, match="Target collection 'taken' was filled by another encoder"):
+        push_collection(str(tmp_path / "edge"), "docs", target, target_index="taken", progress_bar=False)
+
+
+def test_differences_name_the_weights_and_each_recipe_field() -> None:
+    fields = {"name": "a", "pooling": "cls", "normalize": True, "similarity": "cosine", "query_max_length": 32}
+    first = EncoderIdentity(model="m", fingerprint="0" * 32, recipe=fields)
+    assert (
+        first.differences(EncoderIdentity(model="elsewhere/m", fingerprint="0" * 32, recipe={**fields, "name": "b"}))
+        == []
+    )
+    second = EncoderIdentity(model="m", fingerprint="1" * 32, recipe={**fields, "pooling": "mean"})
+    assert first.differences(second) == ["the model weights", "the recipe's pooling ('cls' vs 'mean')"]
+    assert first.describe() == "model 'm', recipe 'a', weights 000000000000"
+    assert EncoderIdentity.from_dict(first.to_dict(), "x") == first
+    with pytest.raises(StoreError, match="malformed"):
+        EncoderIdentity.from_dict({"model": "m"}, "Collection 'c'")

@@ -109,14 +109,14 @@ class EncoderIdentity:
 
     def differences(self, other: EncoderIdentity) -> list[str]:
         """What differs between the vectors of ``self`` and of ``other`` (empty: the same vectors)."""
-        found = []
-        if self.fingerprint != other.fingerprint:
-            found.append("the model weights")
-        found += [
-            f"recipe {name} ({self.recipe.get(name)!r} vs {other.recipe.get(name)!r})"
+        found = ["the model weights"] if self.fingerprint != other.fingerprint else []
+        fields = [
+            f"{name} ({self.recipe.get(name)!r} vs {other.recipe.get(name)!r})"
             for name in VECTOR_FIELDS
             if self.recipe.get(name) != other.recipe.get(name)
         ]
+        if fields:
+            found.append("the recipe's " + ", ".join(fields))
         return found
 
     def describe(self) -> str:
@@ -234,14 +234,14 @@ def check_record(
             record.description,
             recorded.describe(),
             identity.describe(),
-            ", ".join(differences),
+            "; and in ".join(differences),
         )
         return
     action = "written to" if writes else "searched"
     raise EncoderMismatchError(
         f"{record.description} was filled by another encoder and cannot be {action} with this one. "
         f"Collection: {recorded.describe()}. This encoder: {identity.describe()}. They differ in "
-        f"{', '.join(differences)}, so its vectors and this encoder's are not comparable; nothing was encoded. "
+        f"{'; and in '.join(differences)}, so its vectors and this encoder's are not comparable; nothing was encoded. "
         "Use the encoder that filled it, or index the documents again with this one into a new collection "
         "(CLI: `simlm-haystack index ... --index NEW`) or in place of what it holds (CLI: `index --reindex`; "
         "Python: store.delete_all_documents() first); if you know the vectors are comparable, pass "
