@@ -19,8 +19,16 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 
+#: Weights no encoder reads: vectors are pooled from ``last_hidden_state``, never from BERT's pooler. A
+#: checkpoint saved without one (SimLM-shaped ones, the test checkpoints) gets a randomly initialised pooler
+#: at every load, which would give the same weights a new fingerprint in every process.
+UNREAD_WEIGHTS: tuple[str, ...] = ("pooler.",)
+
+
 def _update_with_weights(digest: Any, model: torch.nn.Module) -> None:
     for name, tensor in sorted(model.state_dict().items()):
+        if name.startswith(UNREAD_WEIGHTS):
+            continue
         tensor = tensor.detach().cpu().contiguous()
         if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16; the bits are what matter
             tensor = tensor.view(torch.int16)
@@ -41,7 +49,8 @@ def _update_with_tokenizer(digest: Any, tokenizer: PreTrainedTokenizerBase) -> N
 
 
 def model_fingerprint(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase) -> str:
-    """A 32-hex-digit digest of the weights (names, dtypes, shapes, bits) and the tokenizer."""
+    """A 32-hex-digit digest of the weights (names, dtypes, shapes, bits; not :data:`UNREAD_WEIGHTS`) and the
+    tokenizer."""
     digest = hashlib.blake2b(digest_size=16)
     _update_with_weights(digest, model)
     _update_with_tokenizer(digest, tokenizer)

@@ -374,3 +374,23 @@ def test_differences_name_the_weights_and_each_recipe_field() -> None:
     assert EncoderIdentity.from_dict(first.to_dict(), "x") == first
     with pytest.raises(StoreError, match="malformed"):
         EncoderIdentity.from_dict({"model": "m"}, "Collection 'c'")
+
+
+def test_fingerprint_ignores_the_pooler_no_encoder_reads(tiny_bert: str) -> None:
+    """tiny_bert, like SimLM-shaped checkpoints, is saved without a pooler: transformers initialises one at
+    random on every load, so hashing it would give the same weights another fingerprint in every process."""
+    import torch
+
+    embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm")
+    embedder.warm_up()
+    loaded = embedder.encoder.loaded
+    before = model_fingerprint(loaded.model, loaded.tokenizer)
+    pooler = loaded.model.pooler.dense.weight
+    saved = pooler.detach().clone()
+    with torch.no_grad():
+        pooler.add_(1.0)
+    try:
+        assert model_fingerprint(loaded.model, loaded.tokenizer) == before
+    finally:
+        with torch.no_grad():
+            pooler.copy_(saved)
