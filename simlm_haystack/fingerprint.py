@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-
 #: Weights no encoder reads: vectors are pooled from ``last_hidden_state``, never from BERT's pooler. A
 #: checkpoint saved without one (SimLM-shaped ones, the test checkpoints) gets a randomly initialised pooler
 #: at every load, which would give the same weights a new fingerprint in every process.
