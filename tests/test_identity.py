@@ -394,3 +394,16 @@ def test_fingerprint_ignores_the_pooler_no_encoder_reads(tiny_bert: str) -> None
     finally:
         with torch.no_grad():
             pooler.copy_(saved)
+
+
+def test_a_retriever_built_on_an_empty_collection_checks_again_once_another_encoder_fills_it(
+    tiny_bert: str, tmp_path: Path
+) -> None:
+    store = edge_document_store("simlm", embedding_dim=32, path=str(tmp_path / "q"))
+    retriever = DualEncoderRetriever(model=tiny_bert, recipe="simlm", document_store=store, top_k=2)
+    assert retriever.run(query="topic 1")["documents"] == []
+    writer = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="minilm", progress_bar=False)
+    index_documents(_docs(), writer, store, progress_bar=False)
+    with pytest.raises(EncoderMismatchError):
+        retriever.run(query="topic 1")
+    store.close()

@@ -162,6 +162,7 @@ def collection_record(store: Any) -> CollectionRecord:
 
     from simlm_haystack.stores.edge import EdgeDocumentStore
     from simlm_haystack.stores.edge.collection import read_record, write_record
+    from simlm_haystack.stores.qdrant import check_store
 
     if isinstance(store, EdgeDocumentStore):
         store.open()
@@ -178,8 +179,9 @@ def collection_record(store: Any) -> CollectionRecord:
             write=write,
         )
     if isinstance(store, QdrantDocumentStore):
-        store._initialize_client()  # qdrant-haystack has no public client; this also creates the collection
+        check_store(store)  # opens (or creates) the collection; an unreachable server is one StoreError
         where = store.url or store.host or (Path(store.path).resolve() if store.path else store.location)
+        # qdrant-haystack keeps its client private and offers no collection metadata; check_store opened it.
         return qdrant_client_record(store._client, store.index, f"Qdrant collection {store.index!r} at {where}")
     raise TypeError(f"No encoder record for {type(store).__name__}: use a Qdrant or Qdrant Edge store")
 
@@ -203,17 +205,21 @@ def check_record(
     *,
     writes: bool,
     allow_other_encoder: bool = False,
-) -> None:
+) -> bool:
     """Compare ``identity`` with the collection's record (see the module docstring); ``writes``: the
-    caller is about to write, so an empty collection takes its identity."""
+    caller is about to write, so an empty collection takes its identity.
+
+    :returns: Whether the question is settled for this collection: False only for a reader of an empty
+        collection without a record (a writer may still fill it with another encoder).
+    """
     count = record.count()
     if count == 0 and writes:
         record.write(identity.to_dict())
-        return
+        return True
     recorded = record.identity()
     if recorded is None:
         if count == 0:
-            return
+            return False
         with _warned_lock:
             first = record.description not in _warned_unrecorded
             _warned_unrecorded.add(record.description)
@@ -224,10 +230,10 @@ def check_record(
                 record.description,
                 identity.describe(),
             )
-        return
+        return True
     differences = recorded.differences(identity)
     if not differences:
-        return
+        return True
     if allow_other_encoder:
         logger.warning(
             "%s was filled by %s; using it with %s as allow_other_encoder=True asks (they differ in %s)",
@@ -236,7 +242,7 @@ def check_record(
             identity.describe(),
             "; and in ".join(differences),
         )
-        return
+        return True
     action = "written to" if writes else "searched"
     raise EncoderMismatchError(
         f"{record.description} was filled by another encoder and cannot be {action} with this one. "
@@ -271,8 +277,12 @@ class CollectionGuard:
 
     def check(self, owner: EncoderOwner) -> None:
         if not self.checked:
-            check_encoder(self.store, owner, writes=self.writes, allow_other_encoder=self.allow_other_encoder)
-            self.checked = True
+            self.checked = check_record(
+                collection_record(self.store),
+                EncoderIdentity.of(owner),
+                writes=self.writes,
+                allow_other_encoder=self.allow_other_encoder,
+            )
 
 
 #: The attribute under which an embedder keeps its guards.
