@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from simlm_haystack.backends import BACKENDS
 from simlm_haystack.errors import SimlmHaystackError
 
 EXIT_USAGE = 2
@@ -34,7 +35,18 @@ def _positive_int(value: str) -> int:
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id or local checkpoint directory")
     parser.add_argument("--recipe", help="recipe name (found from the model when omitted)")
-    parser.add_argument("--precision", choices=["exact", "fast", "bf16"], default="exact")
+    parser.add_argument(
+        "--precision",
+        choices=["exact", "fast", "bf16", "int8"],
+        default="exact",
+        help="exact (default), fast or bf16 on torch; int8 (quantised weights) on onnx",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default="torch",
+        help="torch (default); onnx: the model exported once and run in ONNX Runtime; openvino: the same graph",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=32)
     parser.add_argument("--local-files-only", action="store_true", help="never ask the Hugging Face Hub")
 
@@ -107,6 +119,7 @@ def _embedder_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "recipe": args.recipe,
         "precision": args.precision,
+        "backend": args.backend,
         "batch_size": args.batch_size,
         "local_files_only": args.local_files_only,
     }

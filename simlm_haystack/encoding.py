@@ -361,3 +361,12 @@ class DualEncoder:
         finally:
             for executor in executors:
                 executor.shutdown(cancel_futures=True)
+
+
+def load_encoder(
+    model: str, recipe: Recipe, *, precision: Precision = "exact", backend: Backend = "torch", **load_settings: Any
+) -> DualEncoder:
+    """The model loaded (once per process and settings: :func:`~simlm_haystack.models.load_model`
+    with ``load_settings``) and read through ``recipe`` on ``backend``: what every embedder's
+    ``warm_up`` does, Haystack's and LangChain's alike."""
+    return DualEncoder(load_model(model, **load_settings), recipe, precision=precision, backend=backend)

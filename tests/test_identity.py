@@ -148,18 +148,22 @@ def test_writer_with_another_recipe_is_refused_and_an_emptied_collection_takes_t
     store.close()
 
 
-def test_other_backend_and_precision_of_the_same_weights_are_accepted(tiny_bert: str, tmp_path: Path) -> None:
+def test_other_backend_and_precision_of_the_same_weights_are_accepted(
+    tiny_bert: str, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SIMLM_HAYSTACK_ONNX_CACHE", str(tmp_path / "onnx"))
     writer = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
     store = edge_document_store(writer, path=str(tmp_path / "q"))
     index_documents(_docs(), writer, store, progress_bar=False)
-    writer.warm_up()
-    onnx_int8 = DualEncoder(
-        writer.encoder.loaded, writer.encoder.recipe, backend="onnx", precision="int8", cache_dir=tmp_path / "onnx"
-    )
-    text_embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", precision="fast")
-    text_embedder.encoder = onnx_int8
-    result = build_query_pipeline(text_embedder, store, top_k=3).run({"text_embedder": {"text": "topic 1"}})
-    assert len(result["retriever"]["documents"]) == 3
+    for backend, precision in (("onnx", "int8"), ("onnx", "exact"), ("torch", "fast")):
+        retriever = DualEncoderRetriever(
+            model=tiny_bert, recipe="simlm", document_store=store, top_k=3, backend=backend, precision=precision
+        )
+        assert len(retriever.run(query="topic 1")["documents"]) == 3
+        assert retriever.text_embedder.encoder.backend == backend
+    other_recipe = DualEncoderTextEmbedder(model=tiny_bert, recipe="minilm", backend="onnx")
+    with pytest.raises(EncoderMismatchError):  # the backend does not make another recipe acceptable
+        build_query_pipeline(other_recipe, store).run({"text_embedder": {"text": "topic 1"}})
     store.close()
 
 
