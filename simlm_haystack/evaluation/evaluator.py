@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
-
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.evaluation.data import BeirCollection, load_beir
@@ -23,6 +21,7 @@ from simlm_haystack.evaluation.index import ensure_indexed
 from simlm_haystack.evaluation.provenance import describe_store, versions
 from simlm_haystack.evaluation.retrieval import Run, encode_queries, search
 from simlm_haystack.evaluation.scoring import DEFAULT_MEASURES, calc_metrics
+from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.identity import check_encoder
 
 
@@ -68,7 +67,7 @@ class EvaluationResult:
 def evaluate(
     document_embedder: DualEncoderDocumentEmbedder,
     text_embedder: DualEncoderTextEmbedder,
-    document_store: QdrantDocumentStore,
+    document_store: EmbeddingDocumentStore,
     collection: BeirCollection | str | Path,
     split: str = "test",
     *,
