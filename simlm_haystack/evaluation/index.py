@@ -7,6 +7,11 @@ document carries the current fingerprint. That check needs only Haystack's publi
 works on embedded and server Qdrant alike, and an interrupted indexing run (fewer tagged documents than
 the corpus) is never mistaken for a finished one.
 
+The model enters that fingerprint through the same cached weights fingerprint as the encoder record every
+collection keeps (:mod:`simlm_haystack.stores.identity`, written by ``index_documents``, and added here when a
+collection indexed before records existed is reused). The record does not replace the per-document tag:
+it says which model and recipe filled a collection, not which corpus, precision or title and meta settings.
+
 The corpus itself goes through :func:`~simlm_haystack.indexing.index_documents` (the document embedder
 and Haystack's ``DocumentWriter``), so the stored vectors are those of the indexing a user runs.
 """
