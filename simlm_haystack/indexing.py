@@ -10,14 +10,13 @@ from haystack import Document
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.errors import DocumentStoreError
 from haystack.document_stores.types import DuplicatePolicy
-from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
 from simlm_haystack.stores import EdgeDocumentStore, EmbeddingDocumentStore
 from simlm_haystack.stores.identity import check_encoder
-from simlm_haystack.stores.qdrant import is_transient, warn_if_too_large_for_embedded_mode
+from simlm_haystack.stores.qdrant import is_transient, transient_retrying, warn_if_too_large_for_embedded_mode
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +44,7 @@ def _write_with_retries(
     writer: DocumentWriter, documents: list[Document], *, retries: int, backoff_seconds: float
 ) -> int:
     """Write once, retrying only transient store errors, after ``backoff_seconds`` x 1, 2, 4, ..."""
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
-        before_sleep=before_sleep_log(logger, logging.WARNING),
-        reraise=True,
-    )
+    retrying = transient_retrying(retries=retries, backoff_seconds=backoff_seconds)
     return retrying(lambda: writer.run(documents)["documents_written"])
 
 

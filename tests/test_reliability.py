@@ -216,8 +216,9 @@ def test_embedded_mode_scale_warning_once(tiny_bert: str, monkeypatch: pytest.Mo
     with caplog.at_level(logging.WARNING, logger="simlm_haystack.stores.qdrant"):
         index_documents([Document(id=str(i), content="x") for i in range(5)], embedder, store, progress_bar=False)
         index_documents([Document(id=str(i), content="y") for i in range(5)], embedder, store, progress_bar=False)
-    warnings = [r for r in caplog.records if "Run a Qdrant server" in r.getMessage()]
-    assert len(warnings) == 1 and "url=" in warnings[0].getMessage()
+    warnings = [r for r in caplog.records if "local mode, which searches them one by one" in r.getMessage()]
+    assert len(warnings) == 1
+    assert all(way in warnings[0].getMessage() for way in ("url=", "--engine edge", "simlm-haystack push"))
 
 
 def test_cluster_settings_reach_the_store() -> None:

@@ -136,6 +136,25 @@ def deserialize_model_kwargs(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "init_parameters": {**init_parameters, "model_kwargs": model_kwargs}}
 
 
+def load_encoder_with_settings(settings: Any) -> DualEncoder:
+    """The encoder an embedder's settings describe (``model, recipe, precision, backend, device, token,
+    local_files_only, revision, trust_remote_code, model_kwargs, tokenizer_kwargs``): what both
+    Haystack embedders and the LangChain embeddings load on ``warm_up``, so equal settings share it."""
+    return load_encoder(
+        settings.model,
+        settings.recipe,
+        precision=settings.precision,
+        backend=settings.backend,
+        device=settings.device.to_torch(),
+        token=settings.token.resolve_value() if settings.token else None,
+        local_files_only=settings.local_files_only,
+        revision=settings.revision,
+        trust_remote_code=settings.trust_remote_code,
+        model_kwargs=settings.model_kwargs,
+        tokenizer_kwargs=settings.tokenizer_kwargs,
+    )
+
+
 class DualEncoderComponentBase:
     """The settings both embedders keep, their serialisation, and the shared model loaded on ``warm_up``.
 
@@ -245,19 +264,7 @@ class DualEncoderComponentBase:
         if self.encoder is not None:
             run_guards(self)
             return
-        self.encoder = load_encoder(
-            self.model,
-            self.recipe,
-            precision=self.precision,
-            backend=self.backend,
-            device=self.device.to_torch(),
-            token=self.token.resolve_value() if self.token else None,
-            local_files_only=self.local_files_only,
-            revision=self.revision,
-            trust_remote_code=self.trust_remote_code,
-            model_kwargs=self.model_kwargs,
-            tokenizer_kwargs=self.tokenizer_kwargs,
-        )
+        self.encoder = load_encoder_with_settings(self)
         run_guards(self)
 
     def _warm_encoder(self) -> DualEncoder:

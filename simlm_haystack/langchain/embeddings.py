@@ -10,8 +10,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import run_in_executor
 
 from simlm_haystack.backends import Backend, check_backend
-from simlm_haystack.components.base import HF_TOKEN
-from simlm_haystack.encoding import DualEncoder, Precision, load_encoder
+from simlm_haystack.components.base import HF_TOKEN, load_encoder_with_settings
+from simlm_haystack.encoding import DualEncoder, Precision
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, resolve_recipe
 
@@ -128,19 +128,7 @@ class DualEncoderEmbeddings(Embeddings):
     def warm_up(self) -> DualEncoder:
         """Load the model (once per process and settings, shared with the Haystack embedders)."""
         if self.encoder is None:
-            self.encoder = load_encoder(
-                self.model,
-                self.recipe,
-                precision=self.precision,
-                backend=self.backend,
-                device=self.device.to_torch(),
-                token=self.token.resolve_value() if self.token else None,
-                local_files_only=self.local_files_only,
-                revision=self.revision,
-                trust_remote_code=self.trust_remote_code,
-                model_kwargs=self.model_kwargs,
-                tokenizer_kwargs=self.tokenizer_kwargs,
-            )
+            self.encoder = load_encoder_with_settings(self)
         return self.encoder
 
     @property

@@ -16,14 +16,13 @@ from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
-from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.stores.edge import EdgeDocumentStore
 from simlm_haystack.stores.edge.collection import engine_at, read_record
 from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_record, qdrant_client_record
-from simlm_haystack.stores.qdrant import is_transient
+from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
 logger = logging.getLogger(__name__)
 
@@ -161,13 +160,7 @@ def push_collection(
     source = _edge_source(path, index) if engine == "edge" else _local_source(path, index)
     target = target_index or index
     copied = already_there = 0
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
-        before_sleep=before_sleep_log(logger, logging.WARNING),
-        reraise=True,
-    )
+    retrying = transient_retrying(retries=retries, backoff_seconds=backoff_seconds)
     try:
         try:
             retrying(
