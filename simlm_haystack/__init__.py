@@ -11,6 +11,8 @@ from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.errors import (
     CollectionMismatchError,
     DataError,
+    EmptyQueryError,
+    EncoderMismatchError,
     ModelLoadError,
     RecipeError,
     SimlmHaystackError,
@@ -39,6 +41,8 @@ __all__ = [
     "DualEncoderTextEmbedder",
     "EdgeDocumentStore",
     "EdgeEmbeddingRetriever",
+    "EmptyQueryError",
+    "EncoderMismatchError",
     "ModelLoadError",
     "Recipe",
     "RecipeError",

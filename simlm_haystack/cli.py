@@ -71,6 +71,12 @@ def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--replication-factor", type=_positive_int, help="replicas of a new collection (Qdrant cluster)"
     )
+    parser.add_argument(
+        "--allow-other-encoder",
+        action="store_true",
+        help="use a collection filled by another model or recipe than --model/--recipe (refused without it: "
+        "its vectors and this encoder's are not comparable)",
+    )
     parser.set_defaults(default_engine=DEFAULT_PATH_ENGINE)
 
 
@@ -131,6 +137,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         embedder.warm_up()
         before = store.count_documents()
+        if args.reindex and before:
+            store.delete_all_documents()  # an empty collection takes this encoder's record
         written = index_documents(
             read_documents(args.corpus),
             embedder,
@@ -139,6 +147,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             total=count_lines(args.corpus),
             progress_bar=not args.quiet,
             skip_existing=not args.reencode,
+            allow_other_encoder=args.allow_other_encoder,
         )
         after = store.count_documents()
     finally:
@@ -151,19 +160,32 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How much of a query ``search`` prints back: a pasted document is shown by its start and length.
+SHOWN_QUERY_CHARACTERS = 80
+
+
+def shown_query(query: str) -> str:
+    """``query`` as ``search`` prints it: whole when short, else its first characters, "…" and its length."""
+    if len(query) <= SHOWN_QUERY_CHARACTERS:
+        return query
+    return f"{query[:SHOWN_QUERY_CHARACTERS]}… ({len(query)} characters)"
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from simlm_haystack.components.pipelines import build_query_pipeline
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+    from simlm_haystack.encoding import check_queries
 
+    check_queries(args.queries)  # before a model is loaded
     embedder = DualEncoderTextEmbedder(**_embedder_kwargs(args))
     store = store_from_args(args, embedder)
     try:
         if store.count_documents() == 0:
             raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
-        pipeline = build_query_pipeline(embedder, store, top_k=args.top_k)
+        pipeline = build_query_pipeline(embedder, store, top_k=args.top_k, allow_other_encoder=args.allow_other_encoder)
         for query in args.queries:
             documents = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
-            print(f"\n{query}")
+            print(f"\n{shown_query(query)}")
             for rank, document in enumerate(documents, start=1):
                 title = document.meta.get("title") or (document.content or "")[:80]
                 print(f"  {rank:>2}. {document.score:8.4f}  {document.id}  {title}")
@@ -202,6 +224,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             reindex=args.reindex,
             progress_bar=not args.quiet,
+            allow_other_encoder=args.allow_other_encoder,
         )
     finally:
         store.close()
@@ -412,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument(
         "--reencode", action="store_true", help="encode every document again, even those already stored unchanged"
+    )
+    index.add_argument(
+        "--reindex",
+        action="store_true",
+        help="delete what the collection holds first (e.g. documents of another model or recipe), then index",
     )
     index.set_defaults(handler=cmd_index)
 

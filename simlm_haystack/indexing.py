@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
 from simlm_haystack.stores import EdgeDocumentStore, EmbeddingDocumentStore
+from simlm_haystack.stores.identity import check_encoder
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying, warn_if_too_large_for_embedded_mode
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def index_documents(
     skip_existing: bool = True,
     retries: int = 3,
     backoff_seconds: float = 1.0,
+    allow_other_encoder: bool = False,
 ) -> int:
     """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
@@ -70,8 +72,13 @@ def index_documents(
     write that still fails raises :class:`StoreError` saying how much was written. On Qdrant Edge,
     the HNSW index is built once, after the last chunk (``EdgeDocumentStore.optimize``).
 
+    Before anything is encoded, the embedder's identity is recorded with an empty collection or checked
+    against the one recorded there (:mod:`simlm_haystack.stores.identity`): a collection filled by another
+    model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+
     :returns: The number of documents written by this call (skipped ones not counted).
     """
+    check_encoder(document_store, document_embedder, writes=True, allow_other_encoder=allow_other_encoder)
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:

@@ -23,6 +23,7 @@ from simlm_haystack import (
     DualEncoderDocumentEmbedder,
     DualEncoderRetriever,
     DualEncoderTextEmbedder,
+    EmptyQueryError,
     ModelLoadError,
     Recipe,
     RecipeError,
@@ -68,7 +69,8 @@ def test_empty_list_and_wrong_types(tiny_bert: str) -> None:
     text_embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm")
     with pytest.raises(TypeError, match="expects a string"):
         text_embedder.run([Document(content="a")])
-    assert len(text_embedder.run("")["embedding"]) == 32
+    with pytest.raises(EmptyQueryError, match="The query is empty"):  # issue 11: not an arbitrary vector
+        text_embedder.run("")
 
 
 def test_meta_fields_to_embed_and_title_field(tiny_bert: str) -> None:
@@ -255,7 +257,8 @@ def test_retriever_takes_every_setting_its_text_embedder_serialises() -> None:
         "encode_kwargs",
         "quantization_ranges",
     }
-    assert retriever_settings == embedder_settings - sentence_transformers_only | {"document_store", "top_k", "filters"}
+    retriever_only = {"document_store", "top_k", "filters", "allow_other_encoder"}
+    assert retriever_settings == embedder_settings - sentence_transformers_only | retriever_only
 
 
 def test_unknown_init_parameters_are_refused_by_from_dict(tiny_bert: str) -> None:

@@ -303,7 +303,10 @@ def test_factory_takes_size_and_distance_and_refuses_another_collection(tiny_ber
     assert edge_document_store("tas-b", embedding_dim=8).similarity == "dot_product"
     index_documents([Document(id="a", content="x")], embedder, store, progress_bar=False)
     store.close()
-    assert read_record(tmp_path / "docs") == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
+    record = read_record(tmp_path / "docs")
+    encoder = record.pop("simlm_haystack_encoder")  # the encoder that filled it (tests/test_identity.py)
+    assert record == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
+    assert encoder["model"] == tiny_bert and encoder["recipe"]["name"] == "simlm"
     assert engine_at(tmp_path, "docs") == "edge" and engine_at(tmp_path, "other") is None
     with pytest.raises(CollectionMismatchError, match=r"cannot hold this model's vectors \(384-d, cosine\).*32-d"):
         edge_document_store("simlm", embedding_dim=384, path=str(tmp_path), index="docs")

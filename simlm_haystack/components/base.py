@@ -22,6 +22,7 @@ from simlm_haystack.backends import BACKEND_PRECISIONS, Backend, check_backend
 from simlm_haystack.encoding import DualEncoder, Precision, load_encoder
 from simlm_haystack.errors import RecipeError, SettingsError
 from simlm_haystack.recipes import Recipe, Side, resolve_recipe, serialize_recipe
+from simlm_haystack.stores.identity import run_guards
 
 logger = logging.getLogger(__name__)
 
@@ -258,10 +259,13 @@ class DualEncoderComponentBase:
         return component
 
     def warm_up(self) -> None:
-        """Load the model (once; components with the same model and settings share it)."""
+        """Load the model (once; components with the same model and settings share it), then check the
+        collections this embedder was set to write to or search (see :mod:`simlm_haystack.stores.identity`)."""
         if self.encoder is not None:
+            run_guards(self)
             return
         self.encoder = load_encoder_with_settings(self)
+        run_guards(self)
 
     def _warm_encoder(self) -> DualEncoder:
         if self.encoder is None:

@@ -57,6 +57,7 @@ class DualEncoderRetriever:
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         batch_size: int = 32,
+        allow_other_encoder: bool = False,
     ) -> None:
         """
         :param model: A hub id or a local checkpoint directory.
@@ -77,6 +78,10 @@ class DualEncoderRetriever:
         :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
         :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
         :param batch_size: The text embedder's ``batch_size`` (for callers that encode many queries at once).
+        :param allow_other_encoder: Search a collection whose recorded encoder (model weights or recipe)
+            differs from this one, with a warning; otherwise that is an
+            :class:`~simlm_haystack.EncoderMismatchError` when the retriever warms up, before any query is
+            encoded (see :mod:`simlm_haystack.stores.identity`).
         """
         self.text_embedder = DualEncoderTextEmbedder(
             model=model,
@@ -95,7 +100,10 @@ class DualEncoderRetriever:
         self.document_store = document_store
         self.top_k = top_k
         self.filters = filters
-        self.pipeline = build_query_pipeline(self.text_embedder, document_store, top_k=top_k, filters=filters)
+        self.allow_other_encoder = allow_other_encoder
+        self.pipeline = build_query_pipeline(
+            self.text_embedder, document_store, top_k=top_k, filters=filters, allow_other_encoder=allow_other_encoder
+        )
         self.input_mapping = {
             "query": ["text_embedder.text"],
             "filters": ["retriever.filters"],
@@ -119,6 +127,7 @@ class DualEncoderRetriever:
             document_store=self.document_store,
             top_k=self.top_k,
             filters=self.filters,
+            allow_other_encoder=self.allow_other_encoder,
             **self.text_embedder._init_parameters(),
         )
 
