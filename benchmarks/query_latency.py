@@ -38,6 +38,8 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Haystack's telemetry (on by default, for the peer and ours alike) only retries DNS lookups offline.
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 import numpy as np
 import torch
