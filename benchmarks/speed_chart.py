@@ -1,4 +1,5 @@
-"""Draws benchmarks/speed_cpu.png from the speed_documents and speed_roofline results.
+"""Draws benchmarks/speed_cpu.png (speed_documents, speed_roofline) and benchmarks/engines.png
+(issue 11: query_latency, edge_scale, speed_onnx_documents) from the results files.
 
 .venv/bin/python benchmarks/speed_chart.py
 """
@@ -71,6 +72,53 @@ def main() -> None:
     )
     figure.tight_layout()
     figure.savefig(HERE / "speed_cpu.png", dpi=110)
+    engines_chart()
+
+
+def engines_chart() -> None:
+    latency = json.loads((RESULTS / "query_latency.json").read_text())
+    scale = json.loads((RESULTS / "edge_scale.json").read_text())
+    documents = json.loads((RESULTS / "speed_onnx_documents.json").read_text())
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.4))
+
+    names = list(latency["configurations"])
+    p50 = [latency["configurations"][name]["p50_ms"] for name in names]
+    p99 = [latency["configurations"][name]["p99_ms"] for name in names]
+    positions = range(len(names))
+    left.bar([x - 0.2 for x in positions], p50, width=0.4, label="p50", color="tab:blue")
+    left.bar([x + 0.2 for x in positions], p99, width=0.4, label="p99", color="lightsteelblue")
+    left.axhline(8, color="tab:red", linestyle="--", linewidth=1, label="p50 target 8 ms")
+    left.set_xticks(list(positions), [name.replace(", ", "\n") for name in names], rotation=25, fontsize=7)
+    left.set_ylabel("ms per query (text in, top-10 out)")
+    left.set_title(f"Query latency, MiniLM, {latency['queries']} SciFact queries", fontsize=10)
+    left.legend(fontsize=8)
+
+    for engine, colour in (("edge", "tab:green"), ("local", "grey")):
+        sizes = [int(size) for size, run in scale["sizes"].items() if "query" in run.get(engine, {})]
+        values = [scale["sizes"][str(size)][engine]["query"]["p50_ms"] for size in sizes]
+        middle.plot(sizes, values, marker="o", color=colour, label=f"{engine} top-10 p50")
+    middle.set_xscale("log")
+    middle.set_yscale("log")
+    middle.set_xlabel("points (384-d)")
+    middle.set_ylabel("ms")
+    middle.set_title("Embedded engines (local mode stopped past 10k)", fontsize=10)
+    middle.legend(fontsize=8)
+
+    modes = documents["documents"]
+    labels = [name for name in ("peer", "onnx", "onnx-int8", "openvino") if name in modes]
+    bars(
+        right,
+        ["ST (torch)" if name == "peer" else name for name in labels],
+        [modes[name]["docs_per_s_median"] for name in labels],
+        ["grey", "tab:blue", "tab:orange", "tab:purple"][: len(labels)],
+        f"Documents, MiniLM, {modes['docs']} SciFact docs",
+    )
+    figure.suptitle(
+        f"Issue 11 on {latency['machine']['cpu']} (2 shared cores, AVX2, no VNNI/AVX-512) - {latency['date'][:10]}",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(HERE / "engines.png", dpi=110)
 
 
 if __name__ == "__main__":

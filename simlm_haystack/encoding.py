@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from simlm_haystack.backends import Backend, Graph, check_backend, cpu_threads, load_graph
+from simlm_haystack.errors import EmptyQueryError
 from simlm_haystack.fast import cls_forward, native_bf16
 from simlm_haystack.models import LoadedModel, load_model
 from simlm_haystack.recipes import Recipe, Side
@@ -40,6 +41,16 @@ MAX_CHARACTERS_PER_TOKEN = 101
 Precision = Literal["exact", "fast", "bf16", "int8"]
 #: The torch backend's precisions; :data:`simlm_haystack.backends.BACKEND_PRECISIONS` has every backend's.
 PRECISIONS: tuple[str, ...] = ("exact", "fast", "bf16")
+
+
+def check_queries(queries: Sequence[str]) -> None:
+    """An empty or whitespace-only query is an :class:`~simlm_haystack.EmptyQueryError`: it would still
+    get a vector (of the special tokens alone) and an arbitrary top-k with it."""
+    for position, query in enumerate(queries):
+        if not query.strip():
+            which = "The query" if len(queries) == 1 else f"Query {position + 1} of {len(queries)}"
+            shown = "empty" if not query else f"only whitespace ({len(query)} characters)"
+            raise EmptyQueryError(f"{which} is {shown}: there is nothing to search for")
 
 
 def model_inputs(
@@ -251,6 +262,8 @@ class DualEncoder:
         """Encode texts (with titles, for documents) into a float32 array of shape (len(texts), dim)."""
         if len(texts) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        if side == "query":
+            check_queries(texts)
         tokenizer = self.loaded.tokenizer
         flat = _FlatEncoding(tokenize(tokenizer, self.recipe, side, texts, titles), self.input_names)
         # Longest first: similar lengths share a batch (little padding), and a too-large batch fails at once.
@@ -348,3 +361,12 @@ class DualEncoder:
         finally:
             for executor in executors:
                 executor.shutdown(cancel_futures=True)
+
+
+def load_encoder(
+    model: str, recipe: Recipe, *, precision: Precision = "exact", backend: Backend = "torch", **load_settings: Any
+) -> DualEncoder:
+    """The model loaded (once per process and settings: :func:`~simlm_haystack.models.load_model`
+    with ``load_settings``) and read through ``recipe`` on ``backend``: what every embedder's
+    ``warm_up`` does, Haystack's and LangChain's alike."""
+    return DualEncoder(load_model(model, **load_settings), recipe, precision=precision, backend=backend)

@@ -17,6 +17,14 @@ class CollectionMismatchError(SimlmHaystackError, ValueError):
     """An existing Qdrant collection has another vector size or distance than the model needs."""
 
 
+class EncoderMismatchError(CollectionMismatchError):
+    """A collection was filled by another encoder (model weights or recipe) than the one about to write or search it."""
+
+
+class EmptyQueryError(SimlmHaystackError, ValueError):
+    """A query is empty or only whitespace: it has no meaning to search for."""
+
+
 class SettingsError(SimlmHaystackError, ValueError):
     """A setting cannot work with this model or data (e.g. a decoder deeper than the encoder)."""
 

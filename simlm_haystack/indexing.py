@@ -10,13 +10,13 @@ from haystack import Document
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.errors import DocumentStoreError
 from haystack.document_stores.types import DuplicatePolicy
-from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
 from simlm_haystack.stores import EdgeDocumentStore, EmbeddingDocumentStore
-from simlm_haystack.stores.qdrant import is_transient, warn_if_too_large_for_embedded_mode
+from simlm_haystack.stores.identity import check_encoder
+from simlm_haystack.stores.qdrant import is_transient, transient_retrying, warn_if_too_large_for_embedded_mode
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,7 @@ def _write_with_retries(
     writer: DocumentWriter, documents: list[Document], *, retries: int, backoff_seconds: float
 ) -> int:
     """Write once, retrying only transient store errors, after ``backoff_seconds`` x 1, 2, 4, ..."""
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
-        before_sleep=before_sleep_log(logger, logging.WARNING),
-        reraise=True,
-    )
+    retrying = transient_retrying(retries=retries, backoff_seconds=backoff_seconds)
     return retrying(lambda: writer.run(documents)["documents_written"])
 
 
@@ -65,6 +59,7 @@ def index_documents(
     skip_existing: bool = True,
     retries: int = 3,
     backoff_seconds: float = 1.0,
+    allow_other_encoder: bool = False,
 ) -> int:
     """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
@@ -77,8 +72,13 @@ def index_documents(
     write that still fails raises :class:`StoreError` saying how much was written. On Qdrant Edge,
     the HNSW index is built once, after the last chunk (``EdgeDocumentStore.optimize``).
 
+    Before anything is encoded, the embedder's identity is recorded with an empty collection or checked
+    against the one recorded there (:mod:`simlm_haystack.stores.identity`): a collection filled by another
+    model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+
     :returns: The number of documents written by this call (skipped ones not counted).
     """
+    check_encoder(document_store, document_embedder, writes=True, allow_other_encoder=allow_other_encoder)
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:

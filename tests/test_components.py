@@ -23,6 +23,7 @@ from simlm_haystack import (
     DualEncoderDocumentEmbedder,
     DualEncoderRetriever,
     DualEncoderTextEmbedder,
+    EmptyQueryError,
     ModelLoadError,
     Recipe,
     RecipeError,
@@ -68,7 +69,8 @@ def test_empty_list_and_wrong_types(tiny_bert: str) -> None:
     text_embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm")
     with pytest.raises(TypeError, match="expects a string"):
         text_embedder.run([Document(content="a")])
-    assert len(text_embedder.run("")["embedding"]) == 32
+    with pytest.raises(EmptyQueryError, match="The query is empty"):  # issue 11: not an arbitrary vector
+        text_embedder.run("")
 
 
 def test_meta_fields_to_embed_and_title_field(tiny_bert: str) -> None:
@@ -255,7 +257,8 @@ def test_retriever_takes_every_setting_its_text_embedder_serialises() -> None:
         "encode_kwargs",
         "quantization_ranges",
     }
-    assert retriever_settings == embedder_settings - sentence_transformers_only | {"document_store", "top_k", "filters"}
+    retriever_only = {"document_store", "top_k", "filters", "allow_other_encoder"}
+    assert retriever_settings == embedder_settings - sentence_transformers_only | retriever_only
 
 
 def test_unknown_init_parameters_are_refused_by_from_dict(tiny_bert: str) -> None:
@@ -378,10 +381,8 @@ def test_warm_up_loads_the_model_with_exactly_the_component_settings(
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_from_env")
     monkeypatch.delenv("HF_API_TOKEN", raising=False)
-    load = mock.Mock(name="load_model")
-    dual_encoder = mock.Mock(name="DualEncoder")
-    monkeypatch.setattr(base, "load_model", load)
-    monkeypatch.setattr(base, "DualEncoder", dual_encoder)
+    load = mock.Mock(name="load_encoder")
+    monkeypatch.setattr(base, "load_encoder", load)
     embedder = DualEncoderDocumentEmbedder(
         model=tiny_bert,
         recipe="tas-b",
@@ -397,6 +398,9 @@ def test_warm_up_loads_the_model_with_exactly_the_component_settings(
     embedder.warm_up()  # idempotent
     load.assert_called_once_with(
         tiny_bert,
+        get_recipe("tas-b"),
+        precision="fast",
+        backend="torch",
         device=torch.device("cpu"),
         token="hf_from_env",
         local_files_only=True,
@@ -405,16 +409,15 @@ def test_warm_up_loads_the_model_with_exactly_the_component_settings(
         model_kwargs={"attn_implementation": "eager"},
         tokenizer_kwargs={"use_fast": True},
     )
-    dual_encoder.assert_called_once_with(load.return_value, get_recipe("tas-b"), precision="fast")
-    assert embedder.encoder is dual_encoder.return_value
+    assert embedder.encoder is load.return_value
 
 
 def test_from_encoder_wraps_a_loaded_encoder_and_warm_up_keeps_it(
     tiny_bert: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="fast")
-    load = mock.Mock(name="load_model")
-    monkeypatch.setattr(base, "load_model", load)
+    load = mock.Mock(name="load_encoder")
+    monkeypatch.setattr(base, "load_encoder", load)
     documents = DualEncoderDocumentEmbedder.from_encoder(encoder, batch_size=2, progress_bar=False)
     text = DualEncoderTextEmbedder.from_encoder(encoder, local_files_only=True)
     documents.warm_up()

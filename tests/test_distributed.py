@@ -179,4 +179,6 @@ def test_trainer_under_torchrun_gathers_the_global_batch(two_processes, tmp_path
         gathered = results["trainer"]
         assert gathered.keys() == single.keys()
         for name in single:
-            torch.testing.assert_close(gathered[name], single[name], rtol=1e-4, atol=1e-6)
+            # atol 1e-5: the two processes and the single one sum in different orders (and with more
+            # than one intra-op thread, in orders that vary): near-zero gradients differ by ~2e-6.
+            torch.testing.assert_close(gathered[name], single[name], rtol=1e-4, atol=1e-5)

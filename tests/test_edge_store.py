@@ -4,14 +4,11 @@ QdrantDocumentStore, filters against QdrantDocumentStore's, exact and HNSW searc
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 import warnings
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -303,7 +300,10 @@ def test_factory_takes_size_and_distance_and_refuses_another_collection(tiny_ber
     assert edge_document_store("tas-b", embedding_dim=8).similarity == "dot_product"
     index_documents([Document(id="a", content="x")], embedder, store, progress_bar=False)
     store.close()
-    assert read_record(tmp_path / "docs") == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
+    record = read_record(tmp_path / "docs")
+    encoder = record.pop("simlm_haystack_encoder")  # the encoder that filled it (tests/test_identity.py)
+    assert record == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
+    assert encoder["model"] == tiny_bert and encoder["recipe"]["name"] == "simlm"
     assert engine_at(tmp_path, "docs") == "edge" and engine_at(tmp_path, "other") is None
     with pytest.raises(CollectionMismatchError, match=r"cannot hold this model's vectors \(384-d, cosine\).*32-d"):
         edge_document_store("simlm", embedding_dim=384, path=str(tmp_path), index="docs")
@@ -367,70 +367,6 @@ def test_a_second_process_gets_a_clear_error_not_a_corrupt_store(tmp_path: Path)
     with pytest.raises(StoreError, match="in this process already"):
         EdgeDocumentStore(path=str(tmp_path), index="docs", embedding_dim=2).open()
     reopened.close()
-
-
-KILLABLE_INDEXER = textwrap.dedent(
-    """
-    import sys
-    from haystack import Document
-    from simlm_haystack import DualEncoderDocumentEmbedder, index_documents
-    from simlm_haystack.stores import edge_document_store
-
-    model, path = sys.argv[1], sys.argv[2]
-    embedder = DualEncoderDocumentEmbedder(model=model, recipe="simlm", progress_bar=False)
-    store = edge_document_store(embedder, path=path, index="docs")
-    original_run = embedder.run
-
-    def run_and_report(documents):
-        result = original_run(documents)
-        print("encoded", len(documents), flush=True)
-        return result
-
-    embedder.run = run_and_report
-
-    def documents():
-        for i in range(40):
-            yield Document(id=f"doc-{i}", content=f"document number {i}", meta={"title": f"t{i}"})
-
-    index_documents(documents(), embedder, store, chunk_size=4, progress_bar=False)
-    print("done", flush=True)
-    """
-)
-
-
-def test_killed_indexing_on_edge_resumes_without_loss_duplicates_or_re_encoding(tiny_bert: str, tmp_path: Path) -> None:
-    path = str(tmp_path / "edge")
-    script = tmp_path / "indexer.py"
-    script.write_text(KILLABLE_INDEXER)
-    process = subprocess.Popen(
-        [sys.executable, str(script), tiny_bert, path], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
-    )
-    encoded_before_kill = 0
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("encoded"):
-            encoded_before_kill += 1
-        if encoded_before_kill == 3:  # SIGKILL mid-run: no cleanup, no flush, no close, the lock left behind
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
-
-    embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
-    store = edge_document_store(embedder, path=path, index="docs")  # the dead process's lock does not stop it
-    survivors = store.count_documents()
-    assert 8 <= survivors < 40  # the two chunks whose writes returned before the third was encoded survive the kill
-    encoded = []
-    original_run = embedder.run
-    with mock.patch.object(embedder, "run", side_effect=lambda docs: encoded.extend(docs) or original_run(docs)):
-        documents = [
-            Document(id=f"doc-{i}", content=f"document number {i}", meta={"title": f"t{i}"}) for i in range(40)
-        ]
-        written = index_documents(documents, embedder, store, chunk_size=4, progress_bar=False)
-    assert store.count_documents() == 40
-    assert sorted(d.id for d in store.filter_documents()) == sorted(d.id for d in documents)
-    assert written == len(encoded) == 40 - survivors  # only the missing documents were encoded again
-    store.close()
 
 
 # --- search: exact below the threshold, HNSW above it -------------------------------------------------------------

@@ -212,6 +212,26 @@ def test_qdrant_ranks_as_exact_numpy_search_dot_product(tiny_distilbert: str, sa
     _assert_ranks_as_exact_search(result, text_embedder.encoder, collection)
 
 
+def test_evaluation_on_qdrant_edge_ranks_as_on_qdrant(sample_run, tmp_path: Path) -> None:
+    from simlm_haystack.stores import edge_document_store
+
+    result, text_embedder, _, collection = sample_run
+    document_embedder = DualEncoderDocumentEmbedder.from_encoder(text_embedder.encoder, progress_bar=False)
+    store = edge_document_store(document_embedder, path=str(tmp_path / "edge"), index="sample")
+    try:
+        on_edge = evaluate(document_embedder, text_embedder, store, collection, top_k=100, progress_bar=False)
+    finally:
+        store.close()
+    assert on_edge.store["engine"] == "EdgeDocumentStore" and result.store["engine"] == "QdrantDocumentStore"
+    assert on_edge.metrics == pytest.approx(result.metrics, abs=1e-9)
+    for query_id, scores in result.run.items():  # the same scores (order may differ only within fp32 ties)
+        edge_scores = on_edge.run[query_id]
+        shared = sorted(set(edge_scores) & set(scores))
+        assert len(shared) >= len(scores) - 2  # a tie at rank 100 may swap the last document
+        np.testing.assert_allclose([edge_scores[d] for d in shared], [scores[d] for d in shared], rtol=1e-5)
+    _assert_ranks_as_exact_search(on_edge, text_embedder.encoder, collection)
+
+
 def test_batched_retrieval_equals_the_query_pipeline_one_query_at_a_time(sample_run) -> None:
     result, text_embedder, store, collection = sample_run
     queries = dict(list(collection.judged_queries("test").items())[:5])
@@ -245,11 +265,11 @@ def test_search_sends_every_query_vector_through_the_store_retriever(monkeypatch
     retriever = RecordingRetriever()
     built: list[tuple] = []
 
-    def store_retriever(document_store: object, *, top_k: int) -> RecordingRetriever:
+    def embedding_retriever(document_store: object, *, top_k: int) -> RecordingRetriever:
         built.append((document_store, top_k))
         return retriever
 
-    monkeypatch.setattr("simlm_haystack.evaluation.retrieval.store_retriever", store_retriever)
+    monkeypatch.setattr("simlm_haystack.evaluation.retrieval.embedding_retriever", embedding_retriever)
     store = object()
     run = search(store, {"a": np.array([1.0, 0.0]), "b": [0.0, 1.0]}, top_k=3, progress_bar=False)
     assert built == [(store, 3)]  # one retriever for all queries

@@ -275,3 +275,86 @@ def test_minilm_onnx_equals_torch(minilm_encoders: dict[str, DualEncoder], sampl
     kinds = [node.op_type for node in graph.node]
     # 6 layers x (Q, K, V, FFN in); the attention output and the FFN output stay fp32 (INT8_SETTINGS)
     assert kinds.count("MatMulInteger") == 24 and "DynamicQuantizeLinear" in kinds
+
+
+# --- backend= on the components, the LangChain embeddings and the CLI: the same graph behind each ---
+
+
+def test_components_and_langchain_run_the_backend_they_are_given(
+    tiny_bert: str, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from haystack import Document
+
+    from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderRetriever, DualEncoderTextEmbedder
+    from simlm_haystack.langchain import DualEncoderEmbeddings
+
+    monkeypatch.setenv("SIMLM_HAYSTACK_ONNX_CACHE", str(cache))
+    torch_text = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm")
+    onnx_text = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", backend="onnx")
+    onnx_text.warm_up()
+    assert onnx_text.encoder is not None and onnx_text.encoder.backend == "onnx" and onnx_text.encoder.graph
+    query = QUERIES[0]
+    reference = np.array([torch_text.run(text=query)["embedding"]], dtype=np.float32)
+    assert_same_vectors(np.array([onnx_text.run(text=query)["embedding"]], dtype=np.float32), reference)
+    int8 = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", backend="onnx", precision="int8")
+    int8.warm_up()
+    assert int8.encoder is not None and int8.encoder.precision == "int8" and int8.encoder.backend == "onnx"
+    documents = [Document(content=text, meta={"title": title}) for text, title in zip(TEXTS, TITLES, strict=True)]
+    assert len(int8.run(documents=documents)["documents"]) == len(TEXTS)
+    # Serialised and loaded back with the backend; from_encoder keeps the encoder's.
+    for component in (onnx_text, int8):
+        data = component.to_dict()
+        assert data["init_parameters"]["backend"] == "onnx"
+        assert type(component).from_dict(data).backend == "onnx"
+    assert DualEncoderTextEmbedder.from_encoder(int8.encoder).backend == "onnx"
+    retriever = DualEncoderRetriever(model=tiny_bert, recipe="simlm", document_store=_in_memory_store(), backend="onnx")
+    assert retriever.to_dict()["init_parameters"]["backend"] == "onnx"
+    embeddings = DualEncoderEmbeddings(model=tiny_bert, recipe="simlm", backend="onnx")
+    assert embeddings.warm_up().backend == "onnx" and "backend='onnx'" in repr(embeddings)
+    assert_same_vectors(np.array([embeddings.embed_query(query)], dtype=np.float32), reference)
+
+
+def _in_memory_store():
+    from simlm_haystack.stores import qdrant_document_store
+
+    return qdrant_document_store("simlm", embedding_dim=32, location=":memory:", index="backend")
+
+
+def test_backend_and_precision_are_checked_together(tiny_bert: str) -> None:
+    from simlm_haystack import DualEncoderTextEmbedder
+    from simlm_haystack.errors import RecipeError, SettingsError
+    from simlm_haystack.langchain import DualEncoderEmbeddings
+
+    # sentence-transformers' precision="int8" quantises the vectors: refused on torch, with the way to int8 weights.
+    with pytest.raises(RecipeError, match="backend='onnx' with precision='int8'"):
+        DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", precision="int8")
+    with pytest.raises(SettingsError, match=r"precision must be one of \('exact', 'int8'\) on backend 'onnx'"):
+        DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", backend="onnx", precision="fast")
+    with pytest.raises(SettingsError, match="backend must be one of"):
+        DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm", backend="tensorrt")  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="does not run precision='int8'"):
+        DualEncoderEmbeddings(model=tiny_bert, recipe="simlm", backend="openvino", precision="int8")
+
+
+def test_cli_search_on_the_onnx_backend(tiny_bert: str, cache: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from conftest import write_jsonl
+
+    from simlm_haystack import cli
+
+    monkeypatch.setenv("SIMLM_HAYSTACK_ONNX_CACHE", str(cache))
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {"_id": str(i), "title": title or "", "text": text}
+            for i, (text, title) in enumerate(zip(TEXTS, TITLES, strict=True))
+        ],
+    )
+    common = ["--model", tiny_bert, "--recipe", "simlm", "--qdrant-path", str(tmp_path / "q"), "--index", "b"]
+    assert cli.main(["index", str(corpus), "--quiet", *common]) == 0
+    capsys.readouterr()
+    assert cli.main(["search", "what causes scurvy?", "--backend", "onnx", "--top-k", "2", *common]) == 0
+    onnx_output = capsys.readouterr().out
+    assert cli.main(["search", "what causes scurvy?", "--top-k", "2", *common]) == 0
+    assert capsys.readouterr().out == onnx_output
+    assert cli.main(["search", "x", "--backend", "onnx", "--precision", "bf16", *common]) == cli.EXIT_USAGE
+    assert "precision must be one of ('exact', 'int8') on backend 'onnx'" in capsys.readouterr().err

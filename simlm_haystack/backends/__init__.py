@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
+from simlm_haystack.errors import SettingsError
+
 if TYPE_CHECKING:
     from simlm_haystack.models import LoadedModel
 
@@ -36,12 +38,12 @@ BACKEND_PRECISIONS: dict[str, tuple[str, ...]] = {
 
 
 def check_backend(backend: str, precision: str) -> None:
-    """Raise a ``ValueError`` unless ``backend`` is known and runs ``precision``."""
+    """Raise a :class:`SettingsError` (a ``ValueError``) unless ``backend`` is known and runs ``precision``."""
     if backend not in BACKEND_PRECISIONS:
-        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+        raise SettingsError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if precision not in BACKEND_PRECISIONS[backend]:
         runs = ", ".join(f"{name}: {', '.join(values)}" for name, values in BACKEND_PRECISIONS.items())
-        raise ValueError(f"backend={backend!r} does not run precision={precision!r} (precisions by backend: {runs})")
+        raise SettingsError(f"backend={backend!r} does not run precision={precision!r} (precisions by backend: {runs})")
 
 
 def cpu_threads() -> int:

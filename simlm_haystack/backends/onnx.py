@@ -44,7 +44,7 @@ import torch
 
 from simlm_haystack.backends import cpu_threads
 from simlm_haystack.errors import ModelLoadError
-from simlm_haystack.fingerprint import model_fingerprint
+from simlm_haystack.fingerprint import cached_model_fingerprint
 from simlm_haystack.models import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -324,7 +324,7 @@ def _run_finite(graph: Any, loaded: LoadedModel, input_names: list[str]) -> None
 def export_dir(loaded: LoadedModel, input_names: list[str], cache_dir: str | Path | None = None) -> Path:
     """Where the plain fp32 export of ``loaded`` is cached (its fingerprint's directory, then the key)."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / model_fingerprint(loaded.model, loaded.tokenizer) / cache_key("export", input_names)
+    return root / cached_model_fingerprint(loaded.model, loaded.tokenizer) / cache_key("export", input_names)
 
 
 def exported_graph(loaded: LoadedModel, input_names: list[str], target: Path) -> Path:

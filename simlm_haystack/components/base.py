@@ -18,21 +18,19 @@ from haystack.core.serialization import generate_qualified_class_name
 from haystack.utils import ComponentDevice, Secret
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
-from simlm_haystack.encoding import PRECISIONS, DualEncoder, Precision
-from simlm_haystack.errors import RecipeError
-from simlm_haystack.models import load_model
+from simlm_haystack.backends import BACKEND_PRECISIONS, Backend, check_backend
+from simlm_haystack.encoding import DualEncoder, Precision, load_encoder
+from simlm_haystack.errors import RecipeError, SettingsError
 from simlm_haystack.recipes import Recipe, Side, resolve_recipe, serialize_recipe
+from simlm_haystack.stores.identity import run_guards
 
 logger = logging.getLogger(__name__)
 
 #: The default Hugging Face token: read from the environment at use, never serialised as a value.
 HF_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)
 
-#: Where the model runs. Only ``"torch"`` so far; the name is sentence-transformers'.
-Backend = Literal["torch"]
-BACKENDS: tuple[str, ...] = ("torch",)
-
 #: sentence-transformers' ``precision``: ``"float32"`` is our ``"exact"``; the others quantise the vectors.
+#: (``"int8"`` with ``backend="onnx"`` is ours instead: int8 weights, float vectors.)
 SentenceTransformersPrecision = Literal["float32", "int8", "uint8", "binary", "ubinary"]
 QUANTISED_PRECISIONS: tuple[str, ...] = ("int8", "uint8", "binary", "ubinary")
 
@@ -43,6 +41,7 @@ def check_sentence_transformers_settings(
     side: Side,
     *,
     precision: str,
+    backend: str,
     prefix: str | None,
     suffix: str,
     normalize_embeddings: bool | None,
@@ -57,14 +56,20 @@ def check_sentence_transformers_settings(
     ``normalize_embeddings=False`` (their default) adds no normalisation to the model's own output, so
     it agrees with every recipe; ``True`` agrees only with a recipe that normalises.
     """
-    if precision not in PRECISIONS and precision != "float32" and precision not in QUANTISED_PRECISIONS:
-        raise ValueError(
-            f"{owner}: precision must be one of {PRECISIONS} (or sentence-transformers' 'float32', "
-            f"which is 'exact'), not {precision!r}"
+    if backend not in BACKEND_PRECISIONS:
+        check_backend(backend, precision)  # names the backends
+    ours = precision in BACKEND_PRECISIONS[backend]
+    if not ours and precision != "float32" and precision not in QUANTISED_PRECISIONS:
+        raise SettingsError(
+            f"{owner}: precision must be one of {BACKEND_PRECISIONS[backend]} on backend {backend!r} "
+            f"(or sentence-transformers' 'float32', which is 'exact'), not {precision!r}"
         )
     conflicts = []
-    if precision in QUANTISED_PRECISIONS:
-        conflicts.append(f"precision={precision!r} quantises the vectors (use 'exact', 'fast' or 'bf16')")
+    if not ours and precision in QUANTISED_PRECISIONS:
+        conflicts.append(
+            f"precision={precision!r} quantises the vectors (use 'exact', 'fast' or 'bf16'; "
+            "or backend='onnx' with precision='int8' for int8 weights and float vectors)"
+        )
     if prefix is not None and prefix != recipe.prefix(side):
         conflicts.append(f"prefix={prefix!r}, but recipe {recipe.name!r} puts {recipe.prefix(side)!r} before a {side}")
     if suffix:
@@ -131,6 +136,25 @@ def deserialize_model_kwargs(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "init_parameters": {**init_parameters, "model_kwargs": model_kwargs}}
 
 
+def load_encoder_with_settings(settings: Any) -> DualEncoder:
+    """The encoder an embedder's settings describe (``model, recipe, precision, backend, device, token,
+    local_files_only, revision, trust_remote_code, model_kwargs, tokenizer_kwargs``): what both
+    Haystack embedders and the LangChain embeddings load on ``warm_up``, so equal settings share it."""
+    return load_encoder(
+        settings.model,
+        settings.recipe,
+        precision=settings.precision,
+        backend=settings.backend,
+        device=settings.device.to_torch(),
+        token=settings.token.resolve_value() if settings.token else None,
+        local_files_only=settings.local_files_only,
+        revision=settings.revision,
+        trust_remote_code=settings.trust_remote_code,
+        model_kwargs=settings.model_kwargs,
+        tokenizer_kwargs=settings.tokenizer_kwargs,
+    )
+
+
 class DualEncoderComponentBase:
     """The settings both embedders keep, their serialisation, and the shared model loaded on ``warm_up``.
 
@@ -160,8 +184,6 @@ class DualEncoderComponentBase:
         truncate_dim: int | None,
         ignored: dict[str, Any],
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
         self.model = str(model)
         # Resolved now, so that a wrong or missing recipe is an error at construction, not mid-pipeline.
         self.recipe = resolve_recipe(self.model, recipe)
@@ -172,6 +194,7 @@ class DualEncoderComponentBase:
             self.recipe,
             self.side,
             precision=precision,
+            backend=backend,
             prefix=prefix,
             suffix=suffix,
             normalize_embeddings=normalize_embeddings,
@@ -179,6 +202,7 @@ class DualEncoderComponentBase:
             tokenizer_kwargs=tokenizer_kwargs,
             ignored=ignored,
         )
+        check_backend(backend, self.precision)
         self.device = ComponentDevice.resolve_device(device)
         self.token = token
         self.backend: Backend = backend
@@ -221,30 +245,27 @@ class DualEncoderComponentBase:
         training): no second copy of the weights is loaded, and ``warm_up`` keeps this encoder.
 
         ``init_parameters`` are the component's other settings (``batch_size``, ``progress_bar``, ...);
-        ``model``, ``recipe`` and ``precision`` come from the encoder. Serialising the component
+        ``model``, ``recipe``, ``precision`` and ``backend`` come from the encoder. Serialising the component
         records ``encoder.loaded.source``, the checkpoint the encoder was loaded from.
         """
         component = cls(
-            model=encoder.loaded.source, recipe=encoder.recipe, precision=encoder.precision, **init_parameters
+            model=encoder.loaded.source,
+            recipe=encoder.recipe,
+            precision=encoder.precision,
+            backend=encoder.backend,
+            **init_parameters,
         )
         component.encoder = encoder
         return component
 
     def warm_up(self) -> None:
-        """Load the model (once; components with the same model and settings share it)."""
+        """Load the model (once; components with the same model and settings share it), then check the
+        collections this embedder was set to write to or search (see :mod:`simlm_haystack.stores.identity`)."""
         if self.encoder is not None:
+            run_guards(self)
             return
-        loaded = load_model(
-            self.model,
-            device=self.device.to_torch(),
-            token=self.token.resolve_value() if self.token else None,
-            local_files_only=self.local_files_only,
-            revision=self.revision,
-            trust_remote_code=self.trust_remote_code,
-            model_kwargs=self.model_kwargs,
-            tokenizer_kwargs=self.tokenizer_kwargs,
-        )
-        self.encoder = DualEncoder(loaded, self.recipe, precision=self.precision)
+        self.encoder = load_encoder_with_settings(self)
+        run_guards(self)
 
     def _warm_encoder(self) -> DualEncoder:
         if self.encoder is None:

@@ -83,7 +83,10 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         :param precision: ``"exact"`` (default), ``"fast"`` or ``"bf16"``; see
             :class:`~simlm_haystack.DualEncoderTextEmbedder`. sentence-transformers' ``"float32"``
             is ``"exact"``; its quantised precisions are refused.
-        :param backend: ``"torch"``, the only backend so far.
+        :param backend: ``"torch"`` (default) runs the model; ``"onnx"`` runs it exported once with
+            PyTorch's dynamo exporter in ONNX Runtime (cached by the weights' fingerprint, checked
+            against torch when loaded; ``precision="int8"`` quantises its weights); ``"openvino"`` runs
+            the same graph in OpenVINO. Tokenising and pooling are the same code on every backend.
         :param local_files_only: Never ask the Hugging Face Hub.
         :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
         :param revision: A branch, tag or commit of the hub model.

@@ -21,6 +21,7 @@ from simlm_haystack.components.edge_retriever import EdgeEmbeddingRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.edge import EdgeDocumentStore
+from simlm_haystack.stores.identity import guard_collection
 
 
 def embedding_retriever(
@@ -40,8 +41,15 @@ def build_indexing_pipeline(
     document_store: EmbeddingDocumentStore,
     *,
     policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
+    allow_other_encoder: bool = False,
 ) -> Pipeline:
-    """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``."""
+    """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``.
+
+    When it warms up, before it encodes anything, the embedder records its identity with an empty
+    collection, or is checked against the identity recorded there (:mod:`simlm_haystack.stores.identity`):
+    another model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+    """
+    guard_collection(document_embedder, document_store, writes=True, allow_other_encoder=allow_other_encoder)
     pipeline = Pipeline()
     pipeline.add_component("embedder", document_embedder)
     pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
@@ -55,12 +63,17 @@ def build_query_pipeline(
     *,
     top_k: int = 10,
     filters: dict[str, Any] | None = None,
+    allow_other_encoder: bool = False,
 ) -> Pipeline:
     """``text_embedder -> retriever`` (see :func:`embedding_retriever`); run it with
     ``{"text_embedder": {"text": query}}``.
 
-    ``filters`` (Haystack filters) apply to every search unless a run passes its own.
+    ``filters`` (Haystack filters) apply to every search unless a run passes its own. When the pipeline
+    warms up, before any query is encoded, the text embedder is checked against the encoder identity
+    recorded with the collection (:mod:`simlm_haystack.stores.identity`): another model or recipe is an
+    :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
     """
+    guard_collection(text_embedder, document_store, writes=False, allow_other_encoder=allow_other_encoder)
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", text_embedder)
     pipeline.add_component("retriever", embedding_retriever(document_store, top_k=top_k, filters=filters))

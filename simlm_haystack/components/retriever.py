@@ -57,6 +57,7 @@ class DualEncoderRetriever:
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         batch_size: int = 32,
+        allow_other_encoder: bool = False,
     ) -> None:
         """
         :param model: A hub id or a local checkpoint directory.
@@ -67,13 +68,20 @@ class DualEncoderRetriever:
         :param device: The device for the query encoder.
         :param token: The Hugging Face token for private models.
         :param precision: ``"exact"`` (default), ``"fast"`` or ``"bf16"``; see :class:`DualEncoderTextEmbedder`.
-        :param backend: ``"torch"``, the only backend so far.
+        :param backend: ``"torch"`` (default) runs the model; ``"onnx"`` runs it exported once with
+            PyTorch's dynamo exporter in ONNX Runtime (cached by the weights' fingerprint, checked
+            against torch when loaded; ``precision="int8"`` quantises its weights); ``"openvino"`` runs
+            the same graph in OpenVINO. Tokenising and pooling are the same code on every backend.
         :param local_files_only: Never ask the Hugging Face Hub.
         :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
         :param revision: A branch, tag or commit of the hub model.
         :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
         :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
         :param batch_size: The text embedder's ``batch_size`` (for callers that encode many queries at once).
+        :param allow_other_encoder: Search a collection whose recorded encoder (model weights or recipe)
+            differs from this one, with a warning; otherwise that is an
+            :class:`~simlm_haystack.EncoderMismatchError` when the retriever warms up, before any query is
+            encoded (see :mod:`simlm_haystack.stores.identity`).
         """
         self.text_embedder = DualEncoderTextEmbedder(
             model=model,
@@ -92,7 +100,10 @@ class DualEncoderRetriever:
         self.document_store = document_store
         self.top_k = top_k
         self.filters = filters
-        self.pipeline = build_query_pipeline(self.text_embedder, document_store, top_k=top_k, filters=filters)
+        self.allow_other_encoder = allow_other_encoder
+        self.pipeline = build_query_pipeline(
+            self.text_embedder, document_store, top_k=top_k, filters=filters, allow_other_encoder=allow_other_encoder
+        )
         self.input_mapping = {
             "query": ["text_embedder.text"],
             "filters": ["retriever.filters"],
@@ -116,6 +127,7 @@ class DualEncoderRetriever:
             document_store=self.document_store,
             top_k=self.top_k,
             filters=self.filters,
+            allow_other_encoder=self.allow_other_encoder,
             **self.text_embedder._init_parameters(),
         )
 

@@ -73,7 +73,10 @@ class DualEncoderTextEmbedder(DualEncoderComponentBase):
             CPUs, GPUs). ``"bf16"``: bf16 autocast everywhere; on CPUs without native bf16 (e.g. AMD
             Zen 3) it is several times slower than fp32. See BENCHMARKS.md, "Speed on a plain CPU".
             sentence-transformers' ``"float32"`` is ``"exact"``; its quantised precisions are refused.
-        :param backend: ``"torch"``, the only backend so far.
+        :param backend: ``"torch"`` (default) runs the model; ``"onnx"`` runs it exported once with
+            PyTorch's dynamo exporter in ONNX Runtime (cached by the weights' fingerprint, checked
+            against torch when loaded; ``precision="int8"`` quantises its weights); ``"openvino"`` runs
+            the same graph in OpenVINO. Tokenising and pooling are the same code on every backend.
         :param local_files_only: Never ask the Hugging Face Hub.
         :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
         :param revision: A branch, tag or commit of the hub model.

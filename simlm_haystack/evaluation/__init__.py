@@ -10,7 +10,7 @@ from simlm_haystack.evaluation.data import BeirCollection, Qrels, load_beir
 from simlm_haystack.evaluation.evaluator import EvaluationResult, evaluate, format_table
 from simlm_haystack.evaluation.index import FINGERPRINT_FIELD, IndexReport, ensure_indexed, index_fingerprint
 from simlm_haystack.evaluation.provenance import describe_store, versions
-from simlm_haystack.evaluation.retrieval import Run, encode_queries, retrieve, search, store_retriever
+from simlm_haystack.evaluation.retrieval import Run, encode_queries, retrieve, search
 from simlm_haystack.evaluation.scoring import DEFAULT_MEASURES, calc_metrics
 
 __all__ = [
@@ -31,6 +31,5 @@ __all__ = [
     "load_beir",
     "retrieve",
     "search",
-    "store_retriever",
     "versions",
 ]

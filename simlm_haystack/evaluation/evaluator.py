@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
-
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.evaluation.data import BeirCollection, load_beir
@@ -23,6 +21,8 @@ from simlm_haystack.evaluation.index import ensure_indexed
 from simlm_haystack.evaluation.provenance import describe_store, versions
 from simlm_haystack.evaluation.retrieval import Run, encode_queries, search
 from simlm_haystack.evaluation.scoring import DEFAULT_MEASURES, calc_metrics
+from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.identity import check_encoder
 
 
 @dataclass
@@ -67,7 +67,7 @@ class EvaluationResult:
 def evaluate(
     document_embedder: DualEncoderDocumentEmbedder,
     text_embedder: DualEncoderTextEmbedder,
-    document_store: QdrantDocumentStore,
+    document_store: EmbeddingDocumentStore,
     collection: BeirCollection | str | Path,
     split: str = "test",
     *,
@@ -76,6 +76,7 @@ def evaluate(
     reindex: bool = False,
     chunk_size: int = 1024,
     progress_bar: bool = True,
+    allow_other_encoder: bool = False,
 ) -> EvaluationResult:
     """Index the collection's corpus (or reuse it), search every judged query of ``split``, and score the run.
 
@@ -89,6 +90,9 @@ def evaluate(
     :param reindex: Encode and write the corpus even if the collection already holds it.
     :param chunk_size: Documents encoded and written at a time.
     :param progress_bar: Show progress bars for indexing, query encoding and searching.
+    :param allow_other_encoder: Search with a ``text_embedder`` whose model weights or recipe differ from
+        the document embedder's (a warning); otherwise that is an :class:`~simlm_haystack.EncoderMismatchError`
+        before any query is encoded (see :mod:`simlm_haystack.stores.identity`).
     """
     if not isinstance(collection, BeirCollection):
         collection = load_beir(collection, splits=[split])
@@ -102,6 +106,7 @@ def evaluate(
         chunk_size=chunk_size,
         progress_bar=progress_bar,
     )
+    check_encoder(document_store, text_embedder, writes=False, allow_other_encoder=allow_other_encoder)
     start = time.perf_counter()
     query_embeddings = encode_queries(text_embedder, list(queries.values()), progress_bar=progress_bar)
     encode_queries_seconds = time.perf_counter() - start

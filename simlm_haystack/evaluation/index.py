@@ -7,6 +7,11 @@ document carries the current fingerprint. That check needs only Haystack's publi
 works on embedded and server Qdrant alike, and an interrupted indexing run (fewer tagged documents than
 the corpus) is never mistaken for a finished one.
 
+The model enters that fingerprint through the same cached weights fingerprint as the encoder record every
+collection keeps (:mod:`simlm_haystack.stores.identity`, written by ``index_documents``, and added here when a
+collection indexed before records existed is reused). The record does not replace the per-document tag:
+it says which model and recipe filled a collection, not which corpus, precision or title and meta settings.
+
 The corpus itself goes through :func:`~simlm_haystack.indexing.index_documents` (the document embedder
 and Haystack's ``DocumentWriter``), so the stored vectors are those of the indexing a user runs.
 """
@@ -19,14 +24,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from haystack import Document
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.evaluation.inference import eval_mode
-from simlm_haystack.fingerprint import model_fingerprint
+from simlm_haystack.fingerprint import cached_model_fingerprint
 from simlm_haystack.indexing import index_documents
+from simlm_haystack.stores.identity import read_identity, record_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ class IndexReport:
 def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents: Sequence[Document]) -> str:
     """A digest of everything that decides the stored vectors and documents.
 
-    The model enters through :func:`~simlm_haystack.fingerprint.model_fingerprint` (its weights and
+    The model enters through :func:`~simlm_haystack.fingerprint.cached_model_fingerprint` (its weights and
     tokenizer, not its name: a trainer that updates a checkpoint in place or in memory gets a new
     fingerprint, so the next evaluation re-encodes instead of reusing stale vectors); then the
     embedder's settings that change a vector, and every document's id, content and meta.
@@ -58,7 +65,7 @@ def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents:
     encoder = document_embedder.encoder
     assert encoder is not None
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
+    digest.update(cached_model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
     settings = {
         "recipe": encoder.recipe.to_dict(),
         "precision": encoder.precision,
@@ -82,6 +89,10 @@ class _TimedEmbedder:
     def __init__(self, embedder: DualEncoderDocumentEmbedder) -> None:
         self.embedder = embedder
         self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        # The embedder's model, recipe, encoder and warm_up, for the encoder check of index_documents.
+        return getattr(self.embedder, name)
 
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
         start = time.perf_counter()
@@ -120,6 +131,8 @@ def ensure_indexed(
             else 0
         )
         if not reindex and tagged == stored == len(documents):
+            if read_identity(document_store) is None:  # indexed before collections recorded their encoder
+                record_encoder(document_store, document_embedder)
             logger.info(
                 "Collection %r already holds this corpus with fingerprint %s", document_store.index, fingerprint
             )

@@ -6,7 +6,7 @@ import importlib.metadata
 import platform
 from typing import Any
 
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from simlm_haystack.stores import EmbeddingDocumentStore
 
 #: The packages whose versions change the numbers; recorded with every result.
 VERSIONED_PACKAGES: tuple[str, ...] = (
@@ -32,7 +32,15 @@ def versions() -> dict[str, str]:
     return found
 
 
-def describe_store(document_store: QdrantDocumentStore) -> dict[str, Any]:
-    """The collection, where it lives (URL, host, path or location) and its similarity."""
-    where = document_store.url or document_store.host or document_store.path or document_store.location
-    return {"index": document_store.index, "location": str(where), "similarity": document_store.similarity}
+def describe_store(document_store: EmbeddingDocumentStore) -> dict[str, Any]:
+    """The collection, its engine, where it lives (URL, host, path or location) and its similarity."""
+    where = next(
+        (value for name in ("url", "host", "path", "location") if (value := getattr(document_store, name, None))),
+        None,
+    )
+    return {
+        "index": document_store.index,
+        "engine": type(document_store).__name__,
+        "location": str(where),
+        "similarity": document_store.similarity,
+    }

@@ -9,10 +9,10 @@ from haystack.utils import ComponentDevice, Secret
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import run_in_executor
 
-from simlm_haystack.components.base import HF_TOKEN
-from simlm_haystack.encoding import PRECISIONS, DualEncoder, Precision
+from simlm_haystack.backends import Backend, check_backend
+from simlm_haystack.components.base import HF_TOKEN, load_encoder_with_settings
+from simlm_haystack.encoding import DualEncoder, Precision
 from simlm_haystack.models import embedding_dim as model_embedding_dim
-from simlm_haystack.models import load_model
 from simlm_haystack.recipes import Recipe, resolve_recipe
 
 
@@ -53,7 +53,9 @@ class DualEncoderEmbeddings(Embeddings):
         ``HF_TOKEN`` by default. Kept as a ``Secret``, so that it never shows in a repr or a dump.
     :param batch_size: Texts per forward pass.
     :param progress_bar: Show a progress bar while embedding documents.
-    :param precision: ``"exact"`` (the fp32 reference), ``"fast"`` or ``"bf16"``; see the text embedder.
+    :param precision: ``"exact"`` (the fp32 reference), ``"fast"`` or ``"bf16"`` (torch), ``"int8"``
+        (onnx); see the Haystack text embedder.
+    :param backend: ``"torch"``, ``"onnx"`` or ``"openvino"``, as on the Haystack embedders.
     :param local_files_only: Never ask the Hugging Face Hub.
     :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
     :param revision: A branch, tag or commit of the hub model.
@@ -71,6 +73,7 @@ class DualEncoderEmbeddings(Embeddings):
         batch_size: int = 32,
         progress_bar: bool = False,
         precision: Precision = "exact",
+        backend: Backend = "torch",
         local_files_only: bool = False,
         trust_remote_code: bool = False,
         revision: str | None = None,
@@ -79,8 +82,7 @@ class DualEncoderEmbeddings(Embeddings):
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        check_backend(backend, precision)
         self.model = str(model)
         # Resolved now, so that a wrong or missing recipe is an error at construction, not mid-chain.
         self.recipe = resolve_recipe(self.model, recipe)
@@ -92,6 +94,7 @@ class DualEncoderEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.progress_bar = progress_bar
         self.precision = precision
+        self.backend = backend
         self.local_files_only = local_files_only
         self.trust_remote_code = trust_remote_code
         self.revision = revision
@@ -109,6 +112,7 @@ class DualEncoderEmbeddings(Embeddings):
             recipe=encoder.recipe,
             device=ComponentDevice.from_str(str(encoder.loaded.model.device)),
             precision=encoder.precision,
+            backend=encoder.backend,
             batch_size=batch_size,
             progress_bar=progress_bar,
         )
@@ -118,23 +122,13 @@ class DualEncoderEmbeddings(Embeddings):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={self.model!r}, recipe={self.recipe.name!r}, "
-            f"device={self.device.to_torch_str()!r}, precision={self.precision!r})"
+            f"device={self.device.to_torch_str()!r}, precision={self.precision!r}, backend={self.backend!r})"
         )
 
     def warm_up(self) -> DualEncoder:
         """Load the model (once per process and settings, shared with the Haystack embedders)."""
         if self.encoder is None:
-            loaded = load_model(
-                self.model,
-                device=self.device.to_torch(),
-                token=self.token.resolve_value() if self.token else None,
-                local_files_only=self.local_files_only,
-                revision=self.revision,
-                trust_remote_code=self.trust_remote_code,
-                model_kwargs=self.model_kwargs,
-                tokenizer_kwargs=self.tokenizer_kwargs,
-            )
-            self.encoder = DualEncoder(loaded, self.recipe, precision=self.precision)
+            self.encoder = load_encoder_with_settings(self)
         return self.encoder
 
     @property

@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient, models
 
 from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
+from simlm_haystack.stores.identity import EncoderIdentity, check_record, qdrant_client_record
 
 #: Keyword values under which this store reads and writes points as Haystack's ``QdrantDocumentStore``
 #: (qdrant-haystack) does: the text under ``"content"``, the meta under ``"meta"``, one unnamed dense
@@ -71,6 +72,8 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
 
     :param title_key: The metadata key that holds a document's title; ``None`` reads no title.
     :param distance: Must be the recipe's, which is the default.
+    :param allow_other_encoder: Use a collection whose recorded encoder (model weights or recipe) differs
+        from ``embedding``'s, with a warning, instead of refusing it (see :meth:`check_collection`).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         distance: models.Distance | None = None,
         title_key: str | None = "title",
         validate_collection_config: bool = True,
+        allow_other_encoder: bool = False,
     ) -> None:
         if not isinstance(embedding, DualEncoderEmbeddings):
             raise TypeError(
@@ -108,6 +112,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             validate_collection_config=False,
         )
         self.title_key = title_key
+        self.allow_other_encoder = allow_other_encoder
         if validate_collection_config:
             self.check_collection()
 
@@ -128,8 +133,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         A missing collection is created when ``create`` is set, with the model's vector size and the
         recipe's distance (the vector unnamed when ``vector_name`` is ``""``, as Haystack creates it).
         An existing one whose vector ``vector_name`` has another size or distance is a
-        :class:`~simlm_haystack.CollectionMismatchError` naming both. Later checks on a collection
-        (e.g. the encoder identity recorded in its metadata) belong here.
+        :class:`~simlm_haystack.CollectionMismatchError` naming both. Then the encoder identity recorded
+        in the collection's metadata (:mod:`simlm_haystack.stores.identity`, the same record Haystack's
+        stores keep): an empty collection takes this encoder's; a collection filled by another model or
+        recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``. This
+        loads the model, before anything is encoded.
         """
         size, distance = self.embeddings.embedding_dim, self.distance
         embeddings = self.embeddings
@@ -147,7 +155,16 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
                     "vectors_config": params if self.vector_name == "" else {self.vector_name: params},
                 }
             )
-            return
+        else:
+            self._check_vectors(size, distance, wanted)
+        check_record(
+            qdrant_client_record(self.client, self.collection_name),
+            EncoderIdentity.of(embeddings),
+            writes=True,
+            allow_other_encoder=self.allow_other_encoder,
+        )
+
+    def _check_vectors(self, size: int, distance: models.Distance, wanted: str) -> None:
         vectors = self.client.get_collection(self.collection_name).config.params.vectors
         if isinstance(vectors, dict):
             current = vectors.get(self.vector_name)
@@ -188,6 +205,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         validate_collection_config: bool = True,
         *,
         title_key: str | None = "title",
+        allow_other_encoder: bool = False,
     ) -> DualEncoderQdrantVectorStore:
         """A store on the client ``client_options`` describe, its collection created or checked.
 
@@ -210,6 +228,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
                 distance=distance,
                 title_key=title_key,
                 validate_collection_config=False,
+                allow_other_encoder=allow_other_encoder,
             )
             if force_recreate and client.collection_exists(collection_name):
                 client.delete_collection(collection_name)
@@ -241,6 +260,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         vector_params: dict[str, Any] | None = None,
         batch_size: int = 64,
         force_recreate: bool = False,
+        allow_other_encoder: bool = False,
         **client_options: Any,
     ) -> DualEncoderQdrantVectorStore:
         """Create (or check) the collection and add ``texts``; ``client_options`` go to ``QdrantClient``
@@ -258,6 +278,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             collection_create_options=collection_create_options,
             vector_params=vector_params,
             title_key=title_key,
+            allow_other_encoder=allow_other_encoder,
         )
         store.add_texts(texts, metadatas, ids, batch_size)
         return store
@@ -275,6 +296,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         metadata_payload_key: str = QdrantVectorStore.METADATA_KEY,
         vector_name: str = QdrantVectorStore.VECTOR_NAME,
         validate_collection_config: bool = True,
+        allow_other_encoder: bool = False,
         **client_options: Any,
     ) -> DualEncoderQdrantVectorStore:
         """Open an existing collection without adding data; ``client_options`` go to ``QdrantClient``."""
@@ -291,6 +313,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
                 distance=distance,
                 title_key=title_key,
                 validate_collection_config=validate_collection_config,
+                allow_other_encoder=allow_other_encoder,
             )
         except BaseException:
             with suppress(Exception):

@@ -15,6 +15,7 @@ generator's plausible guesses.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +55,7 @@ def sample_categorical(logits: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cumulative, draws).squeeze(1).clamp(max=logits.shape[-1] - 1)
 
 
-class Generator(nn.Module):
+class Generator(nn.Module, ABC):
     """Replaces the masked positions of a batch; everything else is left as it is. Never trained."""
 
     def replace(
@@ -66,11 +67,11 @@ class Generator(nn.Module):
                 replaced[mask] = self.sample(input_ids, attention_mask, mask, **features)
         return replaced
 
+    @abstractmethod
     def sample(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mask: torch.Tensor, **features: torch.Tensor
     ) -> torch.Tensor:
         """One token id for each ``True`` of ``mask``, in row-major order."""
-        raise NotImplementedError
 
     def train(self, mode: bool = True) -> Generator:
         return super().train(False)  # frozen: no dropout, whatever the model around it does

@@ -1,6 +1,6 @@
 """From parsed arguments to a pre-trained encoder: read and check the data, then pre-train or resume.
 
-``simlm-haystack pretrain`` (``simlm_haystack.cli``) parses the arguments and calls :func:`run`.
+``simlm-haystack pretrain`` (``simlm_haystack.cli.training``) parses the arguments and calls :func:`run`.
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ from typing import Any
 import safetensors.torch
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
-from transformers import Trainer, set_seed
+from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from simlm_haystack.errors import DataError, NonFiniteLossError
@@ -35,6 +34,7 @@ from simlm_haystack.pretraining.pairs import QueryPassagePair
 from simlm_haystack.pretraining.query_as_context import QueryAsContextCollator, QueryAsContextModel
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
 from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.training.trainer import BatchSamplerTrainer
 
 HEADS_FILE = "pretraining_heads.safetensors"
 GENERATOR_DIRECTORY = "generator"  # --generator corpus: the generator trained first
@@ -51,7 +51,7 @@ def head_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     }
 
 
-class PretrainingTrainer(Trainer):
+class PretrainingTrainer(BatchSamplerTrainer):
     """``Trainer`` whose model returns ``{"loss", <parts>}``; the parts are logged, averaged over each logging window.
 
     :param recipe: Saved beside every checkpoint and the output.
@@ -74,15 +74,6 @@ class PretrainingTrainer(Trainer):
         self.extra_encoder_weights = extra_encoder_weights or {}
         self._parts: dict[str, list[torch.Tensor]] = defaultdict(list)
         self._in_checkpoint = False
-
-    def get_train_dataloader(self) -> DataLoader:
-        loader = DataLoader(
-            self.train_dataset,
-            batch_sampler=self.train_sampler,
-            collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers,
-        )
-        return self.accelerator.prepare(loader)
 
     def compute_loss(
         self,

@@ -16,13 +16,13 @@ from typing import Any
 
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
-from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 from tqdm.auto import tqdm
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.stores.edge import EdgeDocumentStore
 from simlm_haystack.stores.edge.collection import engine_at, read_record
-from simlm_haystack.stores.qdrant import is_transient
+from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_record, qdrant_client_record
+from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class _Source:
     count: int
     batches: Callable[[int], Iterator[list[models.PointStruct]]]
     close: Callable[[], None]
+    #: The encoder identity recorded with the source (see :mod:`simlm_haystack.stores.identity`), if any.
+    encoder: dict[str, Any] | None = None
 
 
 def _edge_source(path: str, index: str) -> _Source:
@@ -65,6 +67,7 @@ def _edge_source(path: str, index: str) -> _Source:
         store.count_documents(),
         batches,
         store.close,
+        record.get(METADATA_KEY),
     )
 
 
@@ -86,7 +89,8 @@ def _local_source(path: str, index: str) -> _Source:
             if offset is None:
                 return
 
-    return _Source(vectors, client.count(index, exact=True).count, batches, client.close)
+    encoder = (client.get_collection(index).config.metadata or {}).get(METADATA_KEY)
+    return _Source(vectors, client.count(index, exact=True).count, batches, client.close, encoder)
 
 
 def _point(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> models.PointStruct:
@@ -96,11 +100,16 @@ def _point(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> models
     )
 
 
-def _open_target(client: QdrantClient, name: str, vectors: models.VectorParams, **cluster: int | None) -> None:
-    """Create the target collection with the source's size and distance, or check an existing one."""
+def _open_target(
+    client: QdrantClient, name: str, vectors: models.VectorParams, encoder: dict[str, Any] | None, **cluster: int | None
+) -> None:
+    """Create the target collection with the source's size, distance and encoder record, or check an existing one."""
     if not client.collection_exists(name):
         client.create_collection(
-            name, vectors_config=vectors, **{key: value for key, value in cluster.items() if value is not None}
+            name,
+            vectors_config=vectors,
+            metadata={METADATA_KEY: encoder} if encoder is not None else None,
+            **{key: value for key, value in cluster.items() if value is not None},
         )
         return
     existing = client.get_collection(name).config.params.vectors
@@ -112,6 +121,9 @@ def _open_target(client: QdrantClient, name: str, vectors: models.VectorParams, 
             f"Target collection {name!r} cannot hold these vectors ({vectors.size}-d, {vectors.distance.value}): "
             f"it has {existing}. Push into another --target-index."
         )
+    if encoder is not None:  # an empty target takes the source's record; another encoder's is refused
+        target = qdrant_client_record(client, name, f"Target collection {name!r}")
+        check_record(target, EncoderIdentity.from_dict(encoder, "The source collection"), writes=True)
 
 
 def push_collection(
@@ -134,8 +146,9 @@ def push_collection(
     :param index: The collection to copy.
     :param client: The target: any ``QdrantClient`` (a server, a cluster, Qdrant Cloud).
     :param target_index: The target collection's name (default: ``index``). It is created with the
-        source's vector size and distance (and ``shard_number`` / ``replication_factor``); an existing
-        one must have the same size and distance.
+        source's vector size and distance (and ``shard_number`` / ``replication_factor``) and the encoder
+        identity recorded with the source (:mod:`simlm_haystack.stores.identity`); an existing one must have
+        the same size and distance, and no other encoder's record.
     :param engine: ``"edge"`` or ``"local"``; detected from the folder when omitted.
     :param batch_size: Points read, checked and written at a time.
     :param retries: Retries of a transient target error, after ``backoff_seconds`` x 1, 2, 4, ...
@@ -147,13 +160,7 @@ def push_collection(
     source = _edge_source(path, index) if engine == "edge" else _local_source(path, index)
     target = target_index or index
     copied = already_there = 0
-    retrying = Retrying(
-        retry=retry_if_exception(is_transient),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
-        before_sleep=before_sleep_log(logger, logging.WARNING),
-        reraise=True,
-    )
+    retrying = transient_retrying(retries=retries, backoff_seconds=backoff_seconds)
     try:
         try:
             retrying(
@@ -161,6 +168,7 @@ def push_collection(
                 client,
                 target,
                 source.vectors,
+                source.encoder,
                 shard_number=shard_number,
                 replication_factor=replication_factor,
             )

@@ -6,6 +6,7 @@ import logging
 from typing import Any, Protocol, runtime_checkable
 
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.models import embedding_dim as model_embedding_dim
@@ -120,6 +121,18 @@ def is_transient(error: BaseException) -> bool:
     )
 
 
+def transient_retrying(*, retries: int, backoff_seconds: float) -> Retrying:
+    """A tenacity ``Retrying`` that retries only :func:`is_transient` errors, ``retries`` times, after
+    ``backoff_seconds`` x 1, 2, 4, ... (at most a minute), logging each retry."""
+    return Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=backoff_seconds, min=0, max=60),
+        before_sleep=before_sleep_log(logger, logging.WARNING),
+        reraise=True,
+    )
+
+
 def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
     """Tell the user once per collection when embedded Qdrant stops being sensible."""
     if store.url is not None or store.host is not None or store.index in _warned_about_scale:
@@ -127,9 +140,10 @@ def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
     if store.count_documents() > EMBEDDED_QDRANT_LIMIT:
         _warned_about_scale.add(store.index)
         logger.warning(
-            "Collection %r holds more than %d documents in embedded Qdrant, which searches them one by one "
-            "in Python. Run a Qdrant server (or Qdrant Cloud) and pass url=... (CLI: --qdrant-url) to get "
-            "an HNSW index; shard_number= and replication_factor= spread it over a cluster.",
+            "Collection %r holds more than %d documents in qdrant-client's local mode, which searches them one "
+            "by one in Python. Qdrant Edge keeps an HNSW index on this machine (edge_document_store(...); CLI: "
+            "--engine edge); a Qdrant server takes url=... (CLI: --qdrant-url), and `simlm-haystack push` "
+            "copies this collection there without encoding it again.",
             store.index,
             EMBEDDED_QDRANT_LIMIT,
         )

@@ -38,7 +38,23 @@ from simlm_haystack.training.samplers import ShuffledBatchSampler, TasBalancedBa
 Evaluator = Callable[[DualEncoder], dict[str, float]]
 
 
-class DualEncoderTrainer(Trainer):
+class BatchSamplerTrainer(Trainer):
+    """A Trainer whose training batches are drawn whole by ``self.train_sampler`` (in-batch negatives
+    need the sampler to choose who shares a batch: TAS-B's balanced topics, distinct passages)."""
+
+    train_sampler: Any
+
+    def get_train_dataloader(self) -> DataLoader:
+        loader = DataLoader(
+            self.train_dataset,
+            batch_sampler=self.train_sampler,
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+        )
+        return self.accelerator.prepare(loader)
+
+
+class DualEncoderTrainer(BatchSamplerTrainer):
     """``Trainer`` with a contrastive / distillation ``compute_loss``, a batch sampler that picks each
     query's passages, an evaluator's metrics in the evaluation loop and the recipe saved with every
     checkpoint.
@@ -72,15 +88,6 @@ class DualEncoderTrainer(Trainer):
         self.recipe = recipe
         self.loss = loss
         self.train_sampler = train_sampler
-
-    def get_train_dataloader(self) -> DataLoader:
-        loader = DataLoader(
-            self.train_dataset,
-            batch_sampler=self.train_sampler,
-            collate_fn=self.data_collator,
-            num_workers=self.args.dataloader_num_workers,
-        )
-        return self.accelerator.prepare(loader)
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> DataLoader:
         if eval_dataset is None and self.eval_dataset is None and self.evaluator is not None:

@@ -1,0 +1,102 @@
+"""``train`` and ``pretrain``: their arguments come from the dataclasses (see :mod:`.arguments`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from simlm_haystack.cli.arguments import parse_dataclass_arguments, parse_train_arguments
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArguments
+    from simlm_haystack.pretraining.run import run
+
+    data, training_args = parse_dataclass_arguments(
+        (PretrainingDataArguments, PretrainingArguments),
+        args.passthrough,
+        prog="simlm-haystack pretrain",
+        description="Pre-train an encoder on an unlabeled corpus (see simlm_haystack.pretraining).",
+    )
+    trainer = run(data, training_args)
+    if trainer.is_world_process_zero():
+        method = training_args.method
+        if method != "simlm":
+            method += f" ({training_args.qc_variant})"
+        print(
+            f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
+            f"{len(trainer.train_dataset)} passages; encoder, tokenizer and recipe in {training_args.output_dir}"
+        )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from simlm_haystack.errors import DataError
+    from simlm_haystack.evaluation import load_beir
+    from simlm_haystack.evaluation.data import read_corpus
+    from simlm_haystack.training import (
+        RetrievalEvaluator,
+        load_beir_training,
+        load_training_jsonl,
+        mine_with_model,
+        passage_from_document,
+        train,
+    )
+
+    model_args, data_args, training_args = parse_train_arguments(args.passthrough)
+    # Every data problem is reported before a model is loaded.
+    if Path(data_args.train).is_dir():
+        collection = load_beir(data_args.train, splits=[data_args.split])
+        examples, documents = load_beir_training(collection, data_args.split), collection.documents
+    else:
+        documents = read_corpus(data_args.corpus) if data_args.corpus else None
+        corpus = {document.id: passage_from_document(document) for document in documents or []}
+        examples = load_training_jsonl(data_args.train, corpus=corpus if documents is not None else None)
+    evaluator = RetrievalEvaluator(data_args.eval, data_args.eval_split) if data_args.eval else None
+    evaluating_by_default = training_args.eval_strategy == "no" and training_args.save_strategy in ("steps", "epoch")
+    if evaluator is not None and evaluating_by_default:
+        # --eval alone: evaluate at every checkpoint and keep the best one by nDCG@10.
+        training_args = dataclasses.replace(
+            training_args,
+            eval_strategy=training_args.save_strategy.value,
+            eval_steps=training_args.save_steps,
+            load_best_model_at_end=True,
+            metric_for_best_model=training_args.metric_for_best_model or "nDCG@10",
+        )
+    output = Path(training_args.output_dir)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{output}: cannot create the output directory ({error.strerror})") from None
+    if data_args.mine_negatives:
+        if documents is None:
+            raise DataError("--mine_negatives needs a corpus: a BEIR folder as --train, or --corpus")
+        examples = mine_with_model(
+            model_args.model,
+            examples,
+            documents,
+            recipe=model_args.recipe,
+            ranks=(data_args.mine_ranks[0], data_args.mine_ranks[1]),
+            margin=data_args.mine_margin,
+            save_to=output / "train-mined.jsonl",
+            progress_bar=not training_args.disable_tqdm,
+        )
+        print(f"Mined hard negatives into {output / 'train-mined.jsonl'}")
+    resume = training_args.resume_from_checkpoint
+    trainer = train(
+        model_args.model,
+        examples,
+        training_args,
+        recipe=model_args.recipe,
+        evaluator=evaluator,
+        resume_from_checkpoint=True if resume == "last" else resume,
+    )
+    best = trainer.state.best_model_checkpoint
+    print(
+        f"Trained {trainer.state.global_step} steps on {len(examples)} queries; saved "
+        + (f"the best checkpoint ({best}, nDCG@10 {trainer.state.best_metric:.2f}) " if best else "the model ")
+        + f"with its tokenizer and recipe to {output}"
+    )
+    return 0
