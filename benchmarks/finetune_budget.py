@@ -1,5 +1,6 @@
 """sentence-transformers' trainer vs ours, from the same all-MiniLM-L6-v2, for the same wall-clock budget.
 
+    .venv/bin/pip install datasets   # sentence-transformers' trainer needs it; nothing else here does
     .venv/bin/python benchmarks/finetune_budget.py --budget-minutes 6 --output /tmp/finetune-budget
 
 Both fine-tune on SciFact train (809 queries) and are evaluated on SciFact test (300 queries) through
