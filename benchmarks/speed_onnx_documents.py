@@ -38,6 +38,8 @@ from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersDocumentEmbedder,
     SentenceTransformersTextEmbedder,
 )
+from speed_documents import read_documents
+from speed_documents import vectors as vectors_of
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.backends import cpu_threads
@@ -80,22 +82,6 @@ def machine() -> dict[str, object]:
             )
         },
     }
-
-
-def read_documents(limit: int | None) -> list[Document]:
-    documents = []
-    with (DATA / "corpus.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            documents.append(Document(id=row["_id"], content=row["text"], meta={"title": row["title"]}))
-            if len(documents) == limit:
-                break
-    return documents
-
-
-def unit(documents: list[Document]) -> np.ndarray:
-    array = np.asarray([document.embedding for document in documents], dtype=np.float32)
-    return array / np.linalg.norm(array, axis=1, keepdims=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -148,7 +134,7 @@ def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, Dua
                 embedded = competitors[name](chunk)
                 took[name] = time.perf_counter() - start
                 if round_number == 0:
-                    vectors[name].append(unit(embedded))
+                    vectors[name].append(vectors_of(embedded))
             for name in names:
                 spent[name] += took[name]
                 chunk_ratios[name].append(took["peer"] / took[name])
