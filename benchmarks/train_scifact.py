@@ -40,6 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.evaluation import BeirCollection, evaluate, load_beir
 from simlm_haystack.training import (
+    LOSSES,
     DualEncoderTrainingArguments,
     build_trainer,
     load_beir_training,
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=0.1, help="share of the steps (or of the budget)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negatives", type=int, default=1)
+    parser.add_argument("--loss", default="infonce", choices=tuple(LOSSES), help="the training loss")
     parser.add_argument("--temperature", type=float, help="InfoNCE temperature (default: the recipe's, 0.02)")
     parser.add_argument("--ranks", type=int, nargs=2, default=(3, 50), help="mining window (start, stop)")
     parser.add_argument("--seed", type=int, default=42)
@@ -204,7 +206,7 @@ def main() -> None:
     budget = arguments.budget_minutes
     args = DualEncoderTrainingArguments(
         output_dir=str(model_dir),
-        loss="infonce",
+        loss=arguments.loss,
         temperature=arguments.temperature,
         n_negatives=arguments.negatives,
         per_device_train_batch_size=arguments.batch_size,
