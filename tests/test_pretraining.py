@@ -350,6 +350,27 @@ def test_contrastive_loss_equals_a_direct_computation_and_gradcache_matches_it(t
         torch.testing.assert_close(cached_gradients[name], full_gradients[name], rtol=1e-4, atol=1e-6)
 
 
+def test_contrastive_variant_without_masked_lm_reads_clean_text_and_trains_only_the_contrastive_loss(
+    tmp_path, tiny_bert, qc_pairs
+):
+    args = arguments(tmp_path, method="query-as-context", qc_variant="contrastive", qc_mask_rate=0.0)
+    trainer = build_pretrainer(tiny_bert, args, pairs=qc_pairs, recipe=TINY_SIMLM)
+    batch = next(iter(trainer.get_train_dataloader()))
+    masker = masker_for(tiny_bert)
+    for side in ("passage", "query"):
+        assert (batch[side]["labels"] == IGNORE).all()  # nothing to predict ...
+        assert masker.tokenizer.mask_token_id not in batch[side]["input_ids"]  # ... and nothing corrupted
+    model: QueryAsContextModel = trainer.model
+    output = model(**batch)
+    assert output["mlm_loss"].item() == 0.0
+    assert output["loss"].item() == pytest.approx(output["contrastive_loss"].item())
+    output["loss"].backward()
+    head = dict(model.encoder.cls.predictions.transform.named_parameters())  # the masked-LM head's own layers
+    assert head
+    for name, parameter in head.items():
+        assert parameter.grad is None or not parameter.grad.any(), name
+
+
 # ---- training end to end ----
 
 

@@ -94,7 +94,8 @@ class PretrainingArguments(TrainingArguments):
     )
     decoder_layers: int | None = field(default=None, metadata={"help": "decoder depth (simlm 2, generative qc 1)"})
     qc_mask_rate: float | None = field(
-        default=None, metadata={"help": "query-as-context masked-LM rate (contrastive 0.15, generative 0.3)"}
+        default=None,
+        metadata={"help": "query-as-context masked-LM rate (contrastive 0.15, generative 0.3; 0: no masked-LM term)"},
     )
     attention_window: int = field(
         default=3, metadata={"help": "generative qc: each query token sees [CLS] and this many tokens up to itself"}
@@ -132,8 +133,8 @@ class PretrainingArguments(TrainingArguments):
         for name, value in defaults.items():
             if getattr(self, name, None) is None:
                 setattr(self, name, value)
-        if self.qc_mask_rate is not None and not 0 < self.qc_mask_rate < 1:
-            raise ValueError(f"qc_mask_rate must be within (0, 1), not {self.qc_mask_rate}")
+        if self.qc_mask_rate is not None and not 0 <= self.qc_mask_rate < 1:
+            raise ValueError(f"qc_mask_rate must be within [0, 1), not {self.qc_mask_rate}")
         on_cpu = self.use_cpu or not torch.cuda.is_available()
         if on_cpu and (self.fp16 or (self.bf16 and not native_bf16())):
             # Emulated half precision on a CPU is several times slower than fp32, for nothing.
