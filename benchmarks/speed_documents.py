@@ -48,6 +48,16 @@ def vectors(documents: list[Document]) -> np.ndarray:
     return array / np.linalg.norm(array, axis=1, keepdims=True)
 
 
+def peer_document_embedder(model: str, batch_size: int) -> SentenceTransformersDocumentEmbedder:
+    """The peer as a user would set it up for title + text documents (warmed up)."""
+    peer = SentenceTransformersDocumentEmbedder(
+        model=model, meta_fields_to_embed=["title"], embedding_separator=" ", progress_bar=False,
+        batch_size=batch_size,
+    )  # fmt: skip
+    peer.warm_up()
+    return peer
+
+
 def machine() -> dict[str, object]:
     model_name = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     name = next((line.split(":", 1)[1].strip() for line in model_name.splitlines() if "Model name" in line), "?")
@@ -72,11 +82,7 @@ def main() -> None:
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
     documents = read_documents(args.docs)
-    peer = SentenceTransformersDocumentEmbedder(
-        model=model, meta_fields_to_embed=["title"], embedding_separator=" ", progress_bar=False,
-        batch_size=args.batch_size,
-    )  # fmt: skip
-    peer.warm_up()
+    peer = peer_document_embedder(model, args.batch_size)
     competitors: dict[str, Callable[[list[Document]], list[Document]]] = {"peer": lambda d: peer.run(d)["documents"]}
     for mode in args.modes:
         ours = DualEncoderDocumentEmbedder(

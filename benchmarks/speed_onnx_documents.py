@@ -35,10 +35,9 @@ from pathlib import Path
 import numpy as np
 from haystack import Document
 from haystack_integrations.components.embedders.sentence_transformers import (
-    SentenceTransformersDocumentEmbedder,
     SentenceTransformersTextEmbedder,
 )
-from speed_documents import read_documents
+from speed_documents import peer_document_embedder, read_documents
 from speed_documents import vectors as vectors_of
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
@@ -107,11 +106,7 @@ def text_embedder(encoder: DualEncoder) -> DualEncoderTextEmbedder:
 
 def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, DualEncoder]) -> dict[str, object]:
     documents = read_documents(args.docs)
-    peer = SentenceTransformersDocumentEmbedder(
-        model=model, meta_fields_to_embed=["title"], embedding_separator=" ", progress_bar=False,
-        batch_size=args.batch_size,
-    )  # fmt: skip
-    peer.warm_up()
+    peer = peer_document_embedder(model, args.batch_size)
     competitors: dict[str, Callable[[list[Document]], list[Document]]] = {"peer": lambda d: peer.run(d)["documents"]}
     for name in args.document_modes:
         ours = document_embedder(encoders[name], args.batch_size)
