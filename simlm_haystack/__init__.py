@@ -3,7 +3,6 @@
 from haystack.core.serialization_security import allow_deserialization_module
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.edge_retriever import EdgeEmbeddingRetriever
 from simlm_haystack.components.pipelines import build_indexing_pipeline, build_query_pipeline
 from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
@@ -20,7 +19,9 @@ from simlm_haystack.errors import (
 from simlm_haystack.indexing import index_documents
 from simlm_haystack.models import load_model
 from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, resolve_recipe
+from simlm_haystack.settings import EncoderSettings
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store, push_collection, qdrant_document_store
+from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
 
 # Haystack 3 refuses to deserialise components from modules outside its allowlist. Importing this
 # package trusts its own components, so pipeline YAML that uses them loads with Pipeline.loads.
@@ -43,6 +44,7 @@ __all__ = [
     "EdgeEmbeddingRetriever",
     "EmptyQueryError",
     "EncoderMismatchError",
+    "EncoderSettings",
     "ModelLoadError",
     "Recipe",
     "RecipeError",

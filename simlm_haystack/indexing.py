@@ -14,9 +14,10 @@ from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.errors import SimlmHaystackError, StoreError
-from simlm_haystack.stores import EdgeDocumentStore, EmbeddingDocumentStore
-from simlm_haystack.stores.identity import check_encoder
-from simlm_haystack.stores.qdrant import is_transient, transient_retrying, warn_if_too_large_for_embedded_mode
+from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
+from simlm_haystack.stores.qdrant import is_transient, transient_retrying
+from simlm_haystack.stores.support import store_support
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +70,20 @@ def index_documents(
     overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
     stored with the same content and meta are not encoded again: re-running after an interruption
     does only the missing work. Transient store errors are retried with exponential backoff; a
-    write that still fails raises :class:`StoreError` saying how much was written. On Qdrant Edge,
-    the HNSW index is built once, after the last chunk (``EdgeDocumentStore.optimize``).
+    write that still fails raises :class:`StoreError` saying how much was written. After the last chunk
+    the store finishes the bulk write its own way (Qdrant Edge builds its HNSW index then).
 
-    Before anything is encoded, the embedder's identity is recorded with an empty collection or checked
-    against the one recorded there (:mod:`simlm_haystack.stores.identity`): a collection filled by another
+    Before anything is encoded, the embedder's identity is kept with an empty collection or checked
+    against the one kept there (:mod:`simlm_haystack.stores.identity`): a collection filled by another
     model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
 
     :returns: The number of documents written by this call (skipped ones not counted).
     """
-    check_encoder(document_store, document_embedder, writes=True, allow_other_encoder=allow_other_encoder)
+    support = store_support(document_store)
+    document_embedder.warm_up()
+    CollectionCheck(support.collection_identity(), writes=True, allow_other_encoder=allow_other_encoder).run(
+        EncoderIdentity.of(document_embedder.model, document_embedder.load_encoder())
+    )
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
@@ -104,8 +109,5 @@ def index_documents(
             progress.set_postfix(written=written, skipped=skipped, refresh=False)
     if skipped:
         logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
-    if isinstance(document_store, EdgeDocumentStore):
-        document_store.optimize()
-    else:
-        warn_if_too_large_for_embedded_mode(document_store)
+    support.finish_writing()
     return written

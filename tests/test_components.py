@@ -32,7 +32,7 @@ from simlm_haystack import (
     get_recipe,
     resolve_recipe,
 )
-from simlm_haystack.components import base
+from simlm_haystack import settings as encoder_settings
 from simlm_haystack.models import load_model
 
 
@@ -382,7 +382,7 @@ def test_warm_up_loads_the_model_with_exactly_the_component_settings(
     monkeypatch.setenv("HF_TOKEN", "hf_from_env")
     monkeypatch.delenv("HF_API_TOKEN", raising=False)
     load = mock.Mock(name="load_encoder")
-    monkeypatch.setattr(base, "load_encoder", load)
+    monkeypatch.setattr(encoder_settings, "load_encoder", load)
     embedder = DualEncoderDocumentEmbedder(
         model=tiny_bert,
         recipe="tas-b",
@@ -417,7 +417,7 @@ def test_from_encoder_wraps_a_loaded_encoder_and_warm_up_keeps_it(
 ) -> None:
     encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="fast")
     load = mock.Mock(name="load_encoder")
-    monkeypatch.setattr(base, "load_encoder", load)
+    monkeypatch.setattr(encoder_settings, "load_encoder", load)
     documents = DualEncoderDocumentEmbedder.from_encoder(encoder, batch_size=2, progress_bar=False)
     text = DualEncoderTextEmbedder.from_encoder(encoder, local_files_only=True)
     documents.warm_up()
@@ -455,7 +455,9 @@ def test_retriever_filters_and_query_pipeline_are_the_same_pipeline(tiny_bert: s
             "documents"
         ]
     ) == ["1", "3", "5"]
-    assert retriever.pipeline.to_dict()["components"].keys() == query_pipeline.to_dict()["components"].keys()
+    # The same two parts, with the same settings, called directly instead of through an inner Pipeline.
+    assert retriever.text_embedder.to_dict() == query_pipeline.get_component("text_embedder").to_dict()
+    assert retriever.retriever.to_dict() == query_pipeline.get_component("retriever").to_dict()
     store.close()
 
 

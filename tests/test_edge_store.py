@@ -32,12 +32,12 @@ from simlm_haystack import (
     build_query_pipeline,
     index_documents,
 )
-from simlm_haystack.components.edge_retriever import EdgeEmbeddingRetriever
 from simlm_haystack.components.pipelines import embedding_retriever
 from simlm_haystack.corpus import read_documents, read_jsonl
 from simlm_haystack.errors import StoreError
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store
-from simlm_haystack.stores.edge.collection import engine_at, read_record
+from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
+from simlm_haystack.stores.edge.collection import engine_at, read_collection_file
 
 with warnings.catch_warnings():  # its tests are marked for pytest-asyncio; anyio runs them here (see below)
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
@@ -300,7 +300,7 @@ def test_factory_takes_size_and_distance_and_refuses_another_collection(tiny_ber
     assert edge_document_store("tas-b", embedding_dim=8).similarity == "dot_product"
     index_documents([Document(id="a", content="x")], embedder, store, progress_bar=False)
     store.close()
-    record = read_record(tmp_path / "docs")
+    record = read_collection_file(tmp_path / "docs")
     encoder = record.pop("simlm_haystack_encoder")  # the encoder that filled it (tests/test_identity.py)
     assert record == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
     assert encoder["model"] == tiny_bert and encoder["recipe"]["name"] == "simlm"

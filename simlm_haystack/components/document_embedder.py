@@ -9,16 +9,15 @@ from typing import Any
 from haystack import Document, component
 from haystack.utils import ComponentDevice, Secret
 
-from simlm_haystack.components.base import (
-    HF_TOKEN,
-    Backend,
-    DualEncoderComponentBase,
+from simlm_haystack.backends import Backend
+from simlm_haystack.components.base import DualEncoderComponentBase, register_short_type
+from simlm_haystack.components.sentence_transformers_settings import (
+    SENTENCE_TRANSFORMERS_DOC,
     SentenceTransformersPrecision,
-    check_batch_size,
-    register_short_type,
 )
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, docstring_with
 
 
 @component
@@ -45,6 +44,7 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
 
     side = "document"
 
+    @docstring_with(encoder_settings=SETTINGS_DOC, sentence_transformers=SENTENCE_TRANSFORMERS_DOC)
     def __init__(
         self,
         *,
@@ -73,63 +73,14 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         quantization_ranges: list[list[float]] | None = None,
     ) -> None:
         """
-        :param model: A hub id or a local checkpoint directory.
-        :param recipe: A recipe name, a :class:`~simlm_haystack.Recipe` or its dict; found from the
-            model when omitted (a recipe file beside the checkpoint, then the known hub ids).
-        :param device: The device to run on; Haystack's default device when omitted.
-        :param token: The Hugging Face token for private models.
-        :param batch_size: Documents per forward pass.
+        {encoder_settings}
         :param progress_bar: Show a progress bar while embedding.
-        :param precision: ``"exact"`` (default), ``"fast"`` or ``"bf16"``; see
-            :class:`~simlm_haystack.DualEncoderTextEmbedder`. sentence-transformers' ``"float32"``
-            is ``"exact"``; its quantised precisions are refused.
-        :param backend: ``"torch"`` (default) runs the model; ``"onnx"`` runs it exported once with
-            PyTorch's dynamo exporter in ONNX Runtime (cached by the weights' fingerprint, checked
-            against torch when loaded; ``precision="int8"`` quantises its weights); ``"openvino"`` runs
-            the same graph in OpenVINO. Tokenising and pooling are the same code on every backend.
-        :param local_files_only: Never ask the Hugging Face Hub.
-        :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
-        :param revision: A branch, tag or commit of the hub model.
-        :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
-        :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``; a ``model_max_length``
-            must be the recipe's document length.
         :param title_field: The meta field that holds a document's title; ``None`` reads no title.
         :param meta_fields_to_embed: Meta fields put before the content.
         :param embedding_separator: The separator between those fields and the content.
-        :param prefix: sentence-transformers' prefix: accepted when it is the recipe's document
-            prefix (the recipe applies it either way), refused otherwise.
-        :param suffix: sentence-transformers' suffix: only ``""``.
-        :param normalize_embeddings: sentence-transformers' normalisation: ``True`` only for a recipe
-            that normalises; ``False``/``None`` add nothing to the model's own output.
-        :param truncate_dim: sentence-transformers' truncation: only ``None``.
-        :param config_kwargs: sentence-transformers' setting; ignored with a warning.
-        :param encode_kwargs: sentence-transformers' setting; ignored with a warning.
-        :param quantization_ranges: sentence-transformers' setting; ignored with a warning.
+        {sentence_transformers}
         """
-        check_batch_size(batch_size)
-        self._configure(
-            model=model,
-            recipe=recipe,
-            device=device,
-            token=token,
-            precision=precision,
-            backend=backend,
-            local_files_only=local_files_only,
-            trust_remote_code=trust_remote_code,
-            revision=revision,
-            model_kwargs=model_kwargs,
-            tokenizer_kwargs=tokenizer_kwargs,
-            prefix=prefix,
-            suffix=suffix,
-            normalize_embeddings=normalize_embeddings,
-            truncate_dim=truncate_dim,
-            ignored={
-                "config_kwargs": config_kwargs,
-                "encode_kwargs": encode_kwargs,
-                "quantization_ranges": quantization_ranges,
-            },
-        )
-        self.batch_size = batch_size
+        self._configure(locals())
         self.progress_bar = progress_bar
         self.title_field = title_field
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
@@ -137,8 +88,6 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
 
     def _init_parameters(self) -> dict[str, Any]:
         return {
-            **DualEncoderComponentBase._init_parameters(self),
-            "batch_size": self.batch_size,
             "progress_bar": self.progress_bar,
             "title_field": self.title_field,
             "meta_fields_to_embed": self.meta_fields_to_embed,
@@ -172,7 +121,7 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
                 )
         if not documents:
             return {"documents": []}
-        encoder = self._warm_encoder()
+        encoder = self.load_encoder()
         titles, texts = zip(*(self._title_and_text(document) for document in documents), strict=True)
         vectors = encoder.encode(
             "document", list(texts), list(titles), batch_size=self.batch_size, progress_bar=self.progress_bar

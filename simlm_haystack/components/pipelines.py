@@ -1,9 +1,12 @@
 """The indexing and query pipelines: our embedders wired to a document store's writer and retriever.
 
-:func:`embedding_retriever` is the one place that picks the retriever for a store: the pipelines, the
-drop-in retriever and the evaluation search through it, so each works with Qdrant (server, cluster or
-``qdrant-client``'s local mode) and with Qdrant Edge alike. Writing needs no choice: Haystack's
-``DocumentWriter`` writes to any document store.
+Each store names its own retriever (``store_support(store).embedding_retriever()``, see
+:mod:`simlm_haystack.stores.support`), so the pipelines, the drop-in retriever and the evaluation work
+with Qdrant (server, cluster or ``qdrant-client``'s local mode) and with Qdrant Edge alike. Writing needs
+no choice: Haystack's ``DocumentWriter`` writes to any document store.
+
+Both builders return an :class:`EncoderCheckedPipeline`: when it warms up (``Pipeline.run`` warms up
+first), it loads the embedder and then checks the collection against it, before anything is encoded.
 """
 
 from __future__ import annotations
@@ -13,27 +16,43 @@ from typing import Any
 from haystack import Pipeline
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.edge_retriever import EdgeEmbeddingRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.settings import HoldsEncoderSettings
 from simlm_haystack.stores import EmbeddingDocumentStore
-from simlm_haystack.stores.edge import EdgeDocumentStore
-from simlm_haystack.stores.identity import guard_collection
+from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
+from simlm_haystack.stores.support import store_support
+
+
+class EncoderCheckedPipeline(Pipeline):
+    """A Haystack ``Pipeline`` that, when it warms up, checks each collection it writes to or searches
+    against the encoder of its embedder (see :mod:`simlm_haystack.stores.identity`).
+
+    The checks are not serialised: a pipeline loaded back from YAML is a plain ``Pipeline``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # Pipeline's own arguments, as Pipeline.from_dict passes them
+        self._collection_checks: list[tuple[HoldsEncoderSettings, CollectionCheck]] = []
+
+    def add_collection_check(self, embedder: HoldsEncoderSettings, check: CollectionCheck) -> None:
+        """Run ``check`` for ``embedder``'s encoder at every warm-up until it is settled."""
+        self._collection_checks.append((embedder, check))
+
+    def warm_up(self) -> None:
+        """Warm the components up (the embedder loads its model), then check the collections."""
+        super().warm_up()
+        for embedder, check in self._collection_checks:
+            check.run(lambda embedder=embedder: EncoderIdentity.of(embedder.model, embedder.load_encoder()))
 
 
 def embedding_retriever(
     document_store: EmbeddingDocumentStore, *, top_k: int = 10, filters: dict[str, Any] | None = None
-) -> QdrantEmbeddingRetriever | EdgeEmbeddingRetriever:
-    """The embedding retriever for ``document_store``: ``EdgeEmbeddingRetriever`` for Qdrant Edge,
-    ``QdrantEmbeddingRetriever`` for a ``QdrantDocumentStore``."""
-    if isinstance(document_store, EdgeDocumentStore):
-        return EdgeEmbeddingRetriever(document_store=document_store, top_k=top_k, filters=filters)
-    if isinstance(document_store, QdrantDocumentStore):
-        return QdrantEmbeddingRetriever(document_store=document_store, top_k=top_k, filters=filters)
-    raise TypeError(f"No embedding retriever for {type(document_store).__name__}: use a Qdrant or Qdrant Edge store")
+) -> Any:
+    """The store's own dense retriever: ``EdgeEmbeddingRetriever`` for Qdrant Edge, ``QdrantEmbeddingRetriever``
+    for a ``QdrantDocumentStore``."""
+    return store_support(document_store).embedding_retriever(top_k=top_k, filters=filters)
 
 
 def build_indexing_pipeline(
@@ -42,18 +61,22 @@ def build_indexing_pipeline(
     *,
     policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
     allow_other_encoder: bool = False,
-) -> Pipeline:
+) -> EncoderCheckedPipeline:
     """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``.
 
-    When it warms up, before it encodes anything, the embedder records its identity with an empty
-    collection, or is checked against the identity recorded there (:mod:`simlm_haystack.stores.identity`):
-    another model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+    When it warms up, before it encodes anything, the embedder's identity is kept with an empty collection,
+    or checked against the one kept there (:mod:`simlm_haystack.stores.identity`): another model or recipe
+    is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
     """
-    guard_collection(document_embedder, document_store, writes=True, allow_other_encoder=allow_other_encoder)
-    pipeline = Pipeline()
+    support = store_support(document_store)
+    pipeline = EncoderCheckedPipeline()
     pipeline.add_component("embedder", document_embedder)
     pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
     pipeline.connect("embedder.documents", "writer.documents")
+    pipeline.add_collection_check(
+        document_embedder,
+        CollectionCheck(support.collection_identity, writes=True, allow_other_encoder=allow_other_encoder),
+    )
     return pipeline
 
 
@@ -64,18 +87,26 @@ def build_query_pipeline(
     top_k: int = 10,
     filters: dict[str, Any] | None = None,
     allow_other_encoder: bool = False,
-) -> Pipeline:
-    """``text_embedder -> retriever`` (see :func:`embedding_retriever`); run it with
+) -> EncoderCheckedPipeline:
+    """``text_embedder -> retriever`` (the store's own, see :func:`embedding_retriever`); run it with
     ``{"text_embedder": {"text": query}}``.
 
     ``filters`` (Haystack filters) apply to every search unless a run passes its own. When the pipeline
-    warms up, before any query is encoded, the text embedder is checked against the encoder identity
-    recorded with the collection (:mod:`simlm_haystack.stores.identity`): another model or recipe is an
+    warms up, before any query is encoded, the text embedder is checked against the encoder identity kept
+    with the collection (:mod:`simlm_haystack.stores.identity`): another model or recipe is an
     :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+
+    ``Pipeline.run`` deep-copies each component's inputs (the query vector, float by float) and keeps
+    Haystack's bookkeeping; :class:`~simlm_haystack.DualEncoderRetriever` calls the same two components
+    directly (BENCHMARKS.md, "Query latency").
     """
-    guard_collection(text_embedder, document_store, writes=False, allow_other_encoder=allow_other_encoder)
-    pipeline = Pipeline()
+    support = store_support(document_store)
+    pipeline = EncoderCheckedPipeline()
     pipeline.add_component("text_embedder", text_embedder)
-    pipeline.add_component("retriever", embedding_retriever(document_store, top_k=top_k, filters=filters))
+    pipeline.add_component("retriever", support.embedding_retriever(top_k=top_k, filters=filters))
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
+    pipeline.add_collection_check(
+        text_embedder,
+        CollectionCheck(support.collection_identity, writes=False, allow_other_encoder=allow_other_encoder),
+    )
     return pipeline

@@ -22,7 +22,8 @@ from simlm_haystack.evaluation.provenance import describe_store, versions
 from simlm_haystack.evaluation.retrieval import Run, encode_queries, search
 from simlm_haystack.evaluation.scoring import DEFAULT_MEASURES, calc_metrics
 from simlm_haystack.stores import EmbeddingDocumentStore
-from simlm_haystack.stores.identity import check_encoder
+from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
+from simlm_haystack.stores.support import store_support
 
 
 @dataclass
@@ -106,7 +107,9 @@ def evaluate(
         chunk_size=chunk_size,
         progress_bar=progress_bar,
     )
-    check_encoder(document_store, text_embedder, writes=False, allow_other_encoder=allow_other_encoder)
+    CollectionCheck(
+        store_support(document_store).collection_identity(), writes=False, allow_other_encoder=allow_other_encoder
+    ).run(EncoderIdentity.of(text_embedder.model, text_embedder.load_encoder()))
     start = time.perf_counter()
     query_embeddings = encode_queries(text_embedder, list(queries.values()), progress_bar=progress_bar)
     encode_queries_seconds = time.perf_counter() - start

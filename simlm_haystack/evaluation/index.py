@@ -7,9 +7,9 @@ document carries the current fingerprint. That check needs only Haystack's publi
 works on embedded and server Qdrant alike, and an interrupted indexing run (fewer tagged documents than
 the corpus) is never mistaken for a finished one.
 
-The model enters that fingerprint through the same cached weights fingerprint as the encoder record every
+The model enters that fingerprint through the same cached weights fingerprint as the encoder identity every
 collection keeps (:mod:`simlm_haystack.stores.identity`, written by ``index_documents``, and added here when a
-collection indexed before records existed is reused). The record does not replace the per-document tag:
+collection indexed before collections kept one is reused). The identity does not replace the per-document tag:
 it says which model and recipe filled a collection, not which corpus, precision or title and meta settings.
 
 The corpus itself goes through :func:`~simlm_haystack.indexing.index_documents` (the document embedder
@@ -33,7 +33,8 @@ from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbed
 from simlm_haystack.evaluation.inference import eval_mode
 from simlm_haystack.fingerprint import cached_model_fingerprint
 from simlm_haystack.indexing import index_documents
-from simlm_haystack.stores.identity import read_identity, record_encoder
+from simlm_haystack.stores.identity import EncoderIdentity
+from simlm_haystack.stores.support import store_support
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents:
     fingerprint, so the next evaluation re-encodes instead of reusing stale vectors); then the
     embedder's settings that change a vector, and every document's id, content and meta.
     """
-    document_embedder.warm_up()
-    encoder = document_embedder.encoder
-    assert encoder is not None
+    encoder = document_embedder.load_encoder()
     digest = hashlib.blake2b(digest_size=16)
     digest.update(cached_model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
     settings = {
@@ -91,7 +90,7 @@ class _TimedEmbedder:
         self.seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
-        # The embedder's model, recipe, encoder and warm_up, for the encoder check of index_documents.
+        # The embedder's model, encoder, warm_up and load_encoder, for the encoder check of index_documents.
         return getattr(self.embedder, name)
 
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
@@ -131,8 +130,11 @@ def ensure_indexed(
             else 0
         )
         if not reindex and tagged == stored == len(documents):
-            if read_identity(document_store) is None:  # indexed before collections recorded their encoder
-                record_encoder(document_store, document_embedder)
+            collection = store_support(document_store).collection_identity()
+            if collection.identity() is None:  # indexed before collections kept their encoder's identity
+                # This encoder filled it: every document carries its fingerprint.
+                identity = EncoderIdentity.of(document_embedder.model, document_embedder.load_encoder())
+                collection.write(identity.to_dict())
             logger.info(
                 "Collection %r already holds this corpus with fingerprint %s", document_store.index, fingerprint
             )

@@ -9,11 +9,17 @@ from haystack.utils import ComponentDevice, Secret
 from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import run_in_executor
 
-from simlm_haystack.backends import Backend, check_backend
-from simlm_haystack.components.base import HF_TOKEN, load_encoder_with_settings
+from simlm_haystack.backends import Backend
 from simlm_haystack.encoding import DualEncoder, Precision
 from simlm_haystack.models import embedding_dim as model_embedding_dim
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipes import Recipe
+from simlm_haystack.settings import (
+    HF_TOKEN,
+    EncoderSettings,
+    HoldsEncoderSettings,
+    document_settings,
+    settings_arguments,
+)
 
 
 def _check_strings(name: str, values: Any, *, optional_items: bool = False) -> list[Any]:
@@ -27,7 +33,8 @@ def _check_strings(name: str, values: Any, *, optional_items: bool = False) -> l
     return list(values)
 
 
-class DualEncoderEmbeddings(Embeddings):
+@document_settings
+class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
     """SimLM, TAS-B, E5, ... in LangChain, encoded exactly as each model was trained.
 
     The same :class:`~simlm_haystack.encoding.DualEncoder` the Haystack embedders use, sharing their
@@ -44,23 +51,11 @@ class DualEncoderEmbeddings(Embeddings):
     query = embeddings.embed_query("what is the capital of France?")
     ```
 
-    :param model: A hub id or a local checkpoint directory.
-    :param recipe: A recipe name, a :class:`~simlm_haystack.Recipe` or its dict; found from the model
-        when omitted (a recipe file beside the checkpoint, then the known hub ids).
-    :param device: ``"cpu"``, ``"cuda:0"``, ... or a Haystack ``ComponentDevice``; Haystack's default
-        device when omitted (so that the Haystack embedders with the same settings share the model).
-    :param token: The Hugging Face token, a string or a Haystack ``Secret``; read from ``HF_API_TOKEN`` /
-        ``HF_TOKEN`` by default. Kept as a ``Secret``, so that it never shows in a repr or a dump.
-    :param batch_size: Texts per forward pass.
+    The settings are the Haystack embedders' (:class:`~simlm_haystack.settings.EncoderSettings`); here a token
+    may also be a plain string (kept as a ``Secret``, so that it never shows in a repr or a dump):
+
+    {encoder_settings}
     :param progress_bar: Show a progress bar while embedding documents.
-    :param precision: ``"exact"`` (the fp32 reference), ``"fast"`` or ``"bf16"`` (torch), ``"int8"``
-        (onnx); see the Haystack text embedder.
-    :param backend: ``"torch"``, ``"onnx"`` or ``"openvino"``, as on the Haystack embedders.
-    :param local_files_only: Never ask the Hugging Face Hub.
-    :param trust_remote_code: Allow a checkpoint's own code (off: only verified architectures).
-    :param revision: A branch, tag or commit of the hub model.
-    :param model_kwargs: Passed to ``AutoModel.from_pretrained``.
-    :param tokenizer_kwargs: Passed to ``AutoTokenizer.from_pretrained``.
     """
 
     def __init__(
@@ -80,26 +75,10 @@ class DualEncoderEmbeddings(Embeddings):
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
-        check_backend(backend, precision)
-        self.model = str(model)
-        # Resolved now, so that a wrong or missing recipe is an error at construction, not mid-chain.
-        self.recipe = resolve_recipe(self.model, recipe)
-        # Resolved as the Haystack embedders resolve it, so that equal settings load the model once.
-        self.device = ComponentDevice.resolve_device(
-            ComponentDevice.from_str(device) if isinstance(device, str) else device
-        )
-        self.token = Secret.from_token(token) if isinstance(token, str) else token
-        self.batch_size = batch_size
+        # Resolved now (recipe, device, token, backend x precision, batch size), so that a wrong setting is an
+        # error at construction, not mid-chain; equal settings load the model once with the Haystack embedders.
+        self.settings = EncoderSettings.create(**settings_arguments(locals()))
         self.progress_bar = progress_bar
-        self.precision = precision
-        self.backend = backend
-        self.local_files_only = local_files_only
-        self.trust_remote_code = trust_remote_code
-        self.revision = revision
-        self.model_kwargs = model_kwargs
-        self.tokenizer_kwargs = tokenizer_kwargs
         self.encoder: DualEncoder | None = None
 
     @classmethod
@@ -107,15 +86,8 @@ class DualEncoderEmbeddings(Embeddings):
         cls, encoder: DualEncoder, *, batch_size: int = 32, progress_bar: bool = False
     ) -> DualEncoderEmbeddings:
         """Embeddings around an already loaded :class:`DualEncoder` (e.g. the model a trainer is training)."""
-        embeddings = cls(
-            model=encoder.loaded.source,
-            recipe=encoder.recipe,
-            device=ComponentDevice.from_str(str(encoder.loaded.model.device)),
-            precision=encoder.precision,
-            backend=encoder.backend,
-            batch_size=batch_size,
-            progress_bar=progress_bar,
-        )
+        settings = EncoderSettings.of_encoder(encoder, batch_size=batch_size)
+        embeddings = cls(**settings.arguments(), progress_bar=progress_bar)
         embeddings.encoder = encoder
         return embeddings
 
@@ -127,9 +99,7 @@ class DualEncoderEmbeddings(Embeddings):
 
     def warm_up(self) -> DualEncoder:
         """Load the model (once per process and settings, shared with the Haystack embedders)."""
-        if self.encoder is None:
-            self.encoder = load_encoder_with_settings(self)
-        return self.encoder
+        return self.load_encoder()
 
     @property
     def embedding_dim(self) -> int:
@@ -156,7 +126,7 @@ class DualEncoderEmbeddings(Embeddings):
                 raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
         if not texts:
             return []
-        vectors = self.warm_up().encode(
+        vectors = self.load_encoder().encode(
             "document", texts, titles, batch_size=self.batch_size, progress_bar=self.progress_bar
         )
         return vectors.tolist()
@@ -165,7 +135,7 @@ class DualEncoderEmbeddings(Embeddings):
         """Embed one query as the recipe says (its own max length and prefix)."""
         if not isinstance(text, str):
             raise TypeError(f"{type(self).__name__}.embed_query expects a string, got {type(text).__name__}")
-        return self.warm_up().encode("query", [text], batch_size=1)[0].tolist()
+        return self.load_encoder().encode("query", [text], batch_size=1)[0].tolist()
 
     async def aembed_documents(self, texts: list[str], titles: list[str | None] | None = None) -> list[list[float]]:
         """Like :meth:`embed_documents`, in a worker thread so that the event loop stays free."""

@@ -16,7 +16,7 @@ from qdrant_client import QdrantClient, models
 
 from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
-from simlm_haystack.stores.identity import EncoderIdentity, check_record, qdrant_client_record
+from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity, qdrant_collection_identity
 
 #: Keyword values under which this store reads and writes points as Haystack's ``QdrantDocumentStore``
 #: (qdrant-haystack) does: the text under ``"content"``, the meta under ``"meta"``, one unnamed dense
@@ -157,12 +157,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             )
         else:
             self._check_vectors(size, distance, wanted)
-        check_record(
-            qdrant_client_record(self.client, self.collection_name),
-            EncoderIdentity.of(embeddings),
+        CollectionCheck(
+            qdrant_collection_identity(self.client, self.collection_name),
             writes=True,
             allow_other_encoder=self.allow_other_encoder,
-        )
+        ).run(EncoderIdentity.of(embeddings.model, embeddings.load_encoder()))
 
     def _check_vectors(self, size: int, distance: models.Distance, wanted: str) -> None:
         vectors = self.client.get_collection(self.collection_name).config.params.vectors

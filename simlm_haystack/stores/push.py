@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.stores.edge import EdgeDocumentStore
-from simlm_haystack.stores.edge.collection import engine_at, read_record
-from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_record, qdrant_client_record
+from simlm_haystack.stores.edge.collection import engine_at, read_collection_file
+from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_identity, qdrant_collection_identity
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
 logger = logging.getLogger(__name__)
@@ -46,16 +46,16 @@ class _Source:
     count: int
     batches: Callable[[int], Iterator[list[models.PointStruct]]]
     close: Callable[[], None]
-    #: The encoder identity recorded with the source (see :mod:`simlm_haystack.stores.identity`), if any.
+    #: The encoder identity kept with the source (see :mod:`simlm_haystack.stores.identity`), if any.
     encoder: dict[str, Any] | None = None
 
 
 def _edge_source(path: str, index: str) -> _Source:
-    record = read_record(Path(path) / index)
-    if record is None:
+    described = read_collection_file(Path(path) / index)
+    if described is None:
         raise StoreError(f"No Qdrant Edge collection {index!r} at {path}")
     store = EdgeDocumentStore(
-        path=path, index=index, embedding_dim=record["embedding_dim"], similarity=record["similarity"]
+        path=path, index=index, embedding_dim=described["embedding_dim"], similarity=described["similarity"]
     )
 
     def batches(size: int) -> Iterator[list[models.PointStruct]]:
@@ -63,11 +63,11 @@ def _edge_source(path: str, index: str) -> _Source:
             yield [_point(record.id, record.vector, record.payload) for record in records]
 
     return _Source(
-        models.VectorParams(size=record["embedding_dim"], distance=DISTANCES[record["similarity"]]),
+        models.VectorParams(size=described["embedding_dim"], distance=DISTANCES[described["similarity"]]),
         store.count_documents(),
         batches,
         store.close,
-        record.get(METADATA_KEY),
+        described.get(METADATA_KEY),
     )
 
 
@@ -103,7 +103,7 @@ def _point(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> models
 def _open_target(
     client: QdrantClient, name: str, vectors: models.VectorParams, encoder: dict[str, Any] | None, **cluster: int | None
 ) -> None:
-    """Create the target collection with the source's size, distance and encoder record, or check an existing one."""
+    """Create the target collection with the source's size, distance and encoder identity, or check an existing one."""
     if not client.collection_exists(name):
         client.create_collection(
             name,
@@ -121,9 +121,9 @@ def _open_target(
             f"Target collection {name!r} cannot hold these vectors ({vectors.size}-d, {vectors.distance.value}): "
             f"it has {existing}. Push into another --target-index."
         )
-    if encoder is not None:  # an empty target takes the source's record; another encoder's is refused
-        target = qdrant_client_record(client, name, f"Target collection {name!r}")
-        check_record(target, EncoderIdentity.from_dict(encoder, "The source collection"), writes=True)
+    if encoder is not None:  # an empty target takes the source's identity; another encoder's is refused
+        target = qdrant_collection_identity(client, name, f"Target collection {name!r}")
+        check_identity(target, EncoderIdentity.from_dict(encoder, "The source collection"), writes=True)
 
 
 def push_collection(
@@ -147,8 +147,8 @@ def push_collection(
     :param client: The target: any ``QdrantClient`` (a server, a cluster, Qdrant Cloud).
     :param target_index: The target collection's name (default: ``index``). It is created with the
         source's vector size and distance (and ``shard_number`` / ``replication_factor``) and the encoder
-        identity recorded with the source (:mod:`simlm_haystack.stores.identity`); an existing one must have
-        the same size and distance, and no other encoder's record.
+        identity kept with the source (:mod:`simlm_haystack.stores.identity`); an existing one must have
+        the same size and distance, and no other encoder's identity.
     :param engine: ``"edge"`` or ``"local"``; detected from the folder when omitted.
     :param batch_size: Points read, checked and written at a time.
     :param retries: Retries of a transient target error, after ``backoff_seconds`` x 1, 2, 4, ...

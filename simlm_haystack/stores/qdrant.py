@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, get_recipe
+from simlm_haystack.stores.identity import CollectionIdentity, qdrant_collection_identity
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +150,36 @@ def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
             store.index,
             EMBEDDED_QDRANT_LIMIT,
         )
+
+
+class QdrantStoreSupport:
+    """What the layers above ask of a store (:class:`~simlm_haystack.stores.support.StoreSupport`), answered
+    for qdrant-haystack's ``QdrantDocumentStore``, a class this package does not own."""
+
+    def __init__(self, document_store: QdrantDocumentStore) -> None:
+        self.document_store = document_store
+
+    @property
+    def client(self) -> Any:
+        """The store's ``QdrantClient``, the collection opened (or created) and checked first.
+
+        qdrant-haystack keeps its client private and offers no collection metadata; this is the one place
+        that reaches for it.
+        """
+        check_store(self.document_store)  # an unreachable server is one StoreError
+        return self.document_store._client
+
+    def collection_identity(self) -> CollectionIdentity:
+        """Where the collection keeps its encoder identity: its Qdrant metadata."""
+        store = self.document_store
+        client = self.client
+        where = store.url or store.host or (Path(store.path).resolve() if store.path else store.location)
+        return qdrant_collection_identity(client, store.index, f"Qdrant collection {store.index!r} at {where}")
+
+    def embedding_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any:
+        """qdrant-haystack's ``QdrantEmbeddingRetriever`` on the store."""
+        return QdrantEmbeddingRetriever(document_store=self.document_store, top_k=top_k, filters=filters)
+
+    def finish_writing(self) -> None:
+        """Tell the user when qdrant-client's local mode, which searches one by one, has grown too large."""
+        warn_if_too_large_for_embedded_mode(self.document_store)

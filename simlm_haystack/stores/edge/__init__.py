@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from simlm_haystack.recipes import Recipe
 from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
+from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever
 from simlm_haystack.stores.qdrant import ModelWithRecipe, vector_settings
 
-__all__ = ["EdgeDocumentStore", "edge_document_store"]
+__all__ = ["EdgeDocumentStore", "EdgeEmbeddingRetriever", "edge_document_store"]
 
 
 def edge_document_store(

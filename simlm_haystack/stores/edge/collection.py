@@ -99,8 +99,8 @@ class CollectionLock:
             self._file = None
 
 
-def read_record(directory: Path) -> dict[str, Any] | None:
-    """The collection's ``collection.json``, or None for a folder without one."""
+def read_collection_file(directory: Path) -> dict[str, Any] | None:
+    """The collection file (``collection.json``) in ``directory``, or None for a folder without one."""
     path = directory / COLLECTION_FILE
     if not path.is_file():
         return None
@@ -110,10 +110,11 @@ def read_record(directory: Path) -> dict[str, Any] | None:
         raise StoreError(f"{path} is not readable JSON ({error}); it describes the collection beside it") from error
 
 
-def write_record(directory: Path, record: dict[str, Any]) -> None:
-    """Write ``collection.json`` atomically: a crash leaves the old file or the new one, never half of one."""
+def write_collection_file(directory: Path, contents: dict[str, Any]) -> None:
+    """Write the collection file (``collection.json``) atomically: a crash leaves the old file or the new one,
+    never half of one."""
     temporary = directory / f"{COLLECTION_FILE}.tmp"
-    temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(contents, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(temporary, directory / COLLECTION_FILE)
 
 
@@ -129,9 +130,9 @@ def open_collection(directory: Path, index: str, settings: IndexSettings) -> tup
     lock.acquire(description)
     try:
         wanted = {"engine": ENGINE, "embedding_dim": settings.embedding_dim, "similarity": settings.similarity}
-        record = read_record(directory)
-        if record is not None:
-            stored = (record.get("embedding_dim"), record.get("similarity"))
+        described = read_collection_file(directory)
+        if described is not None:
+            stored = (described.get("embedding_dim"), described.get("similarity"))
             if stored != (settings.embedding_dim, settings.similarity):
                 raise CollectionMismatchError(
                     f"{description} cannot hold this model's vectors ({settings.embedding_dim}-d, "
@@ -140,8 +141,8 @@ def open_collection(directory: Path, index: str, settings: IndexSettings) -> tup
                 )
         shard_dir = directory / SHARD_DIR
         shard = _load_or_create(shard_dir, settings, description)
-        if record is None:
-            write_record(directory, wanted)
+        if described is None:
+            write_collection_file(directory, wanted)
         return shard, lock
     except BaseException:
         lock.release()

@@ -23,9 +23,12 @@ from simlm_haystack.stores.edge.collection import (
     CollectionLock,
     IndexSettings,
     open_collection,
+    read_collection_file,
+    write_collection_file,
 )
 from simlm_haystack.stores.edge.filters import edge_filter
 from simlm_haystack.stores.edge.points import convert_id, document_from_point, document_to_point
+from simlm_haystack.stores.identity import METADATA_KEY, CollectionIdentity
 
 
 class EdgeDocumentStore(AsyncMethods):
@@ -313,6 +316,34 @@ class EdgeDocumentStore(AsyncMethods):
             raise DocumentStoreError(
                 f"Qdrant Edge {action} failed on collection {self.index!r} at {self.collection_path}: {error}"
             ) from error
+
+    # --- what the layers above ask of a store (simlm_haystack.stores.support.StoreSupport) ------------------------
+
+    def collection_identity(self) -> CollectionIdentity:
+        """Where this collection keeps its encoder identity: its collection file (the collection is opened)."""
+        self.open()
+        directory = self.collection_path
+        assert directory is not None
+
+        def write(identity: dict[str, Any]) -> None:
+            write_collection_file(directory, {**(read_collection_file(directory) or {}), METADATA_KEY: identity})
+
+        return CollectionIdentity(
+            description=f"Qdrant Edge collection {self.index!r} at {directory}",
+            count=self.count_documents,
+            read=lambda: (read_collection_file(directory) or {}).get(METADATA_KEY),
+            write=write,
+        )
+
+    def embedding_retriever(self, *, top_k: int = 10, filters: Filters = None) -> Any:
+        """This store's dense retriever: an :class:`~simlm_haystack.stores.edge.EdgeEmbeddingRetriever`."""
+        from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever  # it imports this module
+
+        return EdgeEmbeddingRetriever(document_store=self, top_k=top_k, filters=filters)
+
+    def finish_writing(self) -> None:
+        """After a bulk write: build the HNSW graph now rather than at the first query (see :meth:`optimize`)."""
+        self.optimize()
 
     # --- serialisation ------------------------------------------------------------------------------------------
 

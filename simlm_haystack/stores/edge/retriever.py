@@ -8,7 +8,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.document_stores.types import FilterPolicy
 from haystack.document_stores.types.filter_policy import apply_filter_policy
 
-from simlm_haystack.stores.edge import EdgeDocumentStore
+from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
 
 
 @component
@@ -16,8 +16,7 @@ class EdgeEmbeddingRetriever:
     """``QdrantEmbeddingRetriever`` for Qdrant Edge: the same inputs and outputs, plus ``hnsw_ef``.
 
     ```python
-    from simlm_haystack.components.edge_retriever import EdgeEmbeddingRetriever
-    from simlm_haystack.stores.edge import EdgeDocumentStore
+    from simlm_haystack.stores.edge import EdgeDocumentStore, EdgeEmbeddingRetriever
 
     store = EdgeDocumentStore(path="edge_data", index="docs", embedding_dim=384)
     retriever = EdgeEmbeddingRetriever(document_store=store, top_k=5)
