@@ -1,0 +1,286 @@
+"""BM25 sparse vectors with no model download: fastembed's ``Qdrant/bm25`` scheme, computed by Qdrant Edge.
+
+A document becomes a sparse vector whose indices are ``abs(mmh3_32(stem))`` of its stemmed, non-stopword
+tokens and whose values are BM25's term-frequency part, ``tf * (k + 1) / (tf + k * (1 - b + b * len / avg_len))``;
+a query gets weight 1 for each distinct token. The IDF factor is left to the collection: a sparse vector
+configured with Qdrant's ``Modifier.IDF`` (Edge or server) multiplies each term by its IDF at search time,
+so that a dot product of the two is the BM25 score. These are the vectors fastembed's ``Bm25("Qdrant/bm25")``
+makes, so a collection filled by one can be searched with the other.
+
+The work is done by :class:`qdrant_edge.Bm25` (stopwords, Snowball stemming, hashing, weights). Only the
+splitting into tokens is done here, as fastembed does it (its own two regular expressions, then its length
+limit), because Edge's defaults differ in three places, each measured against fastembed 0.9.1: its ``Word``
+tokenizer splits ``snake_case`` at the underscore, which fastembed keeps as one token; it lowercases after
+splitting, where fastembed lowercases first (``"İ"`` becomes ``"i"`` plus a combining dot, which fastembed
+then splits off); and its ``max_token_len`` applies to the stem, fastembed's 40 characters to the token
+(``"running"`` with a limit of 5: fastembed drops it, Edge keeps ``"run"``). The tokens are handed to
+Edge's ``Whitespace`` tokenizer with lowercasing and the length limit off.
+
+This module uses neither Haystack nor LangChain; the components and the LangChain sparse embeddings wrap it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from simlm_haystack.errors import EmptyQueryError, SettingsError
+
+if TYPE_CHECKING:
+    import qdrant_edge
+
+#: fastembed's ``remove_non_alphanumeric``: anything but word characters and whitespace becomes a space.
+_NOT_WORD_OR_SPACE = re.compile(r"[^\w\s]")
+#: fastembed's ``SimpleTokenizer``, after lowercasing: anything but word characters becomes a space.
+_NOT_WORD = re.compile(r"[^\w]")
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector: the non-zero dimensions (ascending) and their values."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class BM25Settings:
+    """How text becomes BM25 sparse vectors; the defaults are fastembed's ``Qdrant/bm25`` (and Edge's).
+
+    Record them with a collection: documents and queries must be encoded with the same settings.
+
+    :param k: Term-frequency saturation: how soon repeating a term stops adding to its weight (>= 0).
+    :param b: Length normalisation: 0 ignores document length, 1 divides fully by ``length / avg_len``.
+    :param avg_len: The average document length in tokens (after stopwords are removed) that ``b`` compares
+        with; fastembed's and Edge's default is 256, not measured on any corpus.
+    :param language: The language whose stopwords and Snowball stemmer are used unless ``stopwords`` or
+        ``stemmer`` say otherwise (e.g. ``"english"``, ``"french"``; Edge refuses one it does not know).
+    :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: no stemming; a Snowball
+        language name (``"german"``): that stemmer.
+    :param stopwords: ``True``: the stopword list of ``language``; ``False``: none; a language name: that
+        language's list; a list of words: exactly those (compared lowercased).
+    :param max_token_len: Tokens longer than this many characters are dropped before stemming (fastembed's
+        40); ``None`` keeps them all.
+    """
+
+    k: float = 1.2
+    b: float = 0.75
+    avg_len: float = 256.0
+    language: str = "english"
+    stemmer: bool | str = True
+    stopwords: bool | str | tuple[str, ...] = True
+    max_token_len: int | None = 40
+
+    def __post_init__(self) -> None:
+        for name in ("k", "b", "avg_len"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise SettingsError(f"BM25 {name} must be a finite number, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.k < 0:
+            raise SettingsError(f"BM25 k must be >= 0, not {self.k}")
+        if not 0.0 <= self.b <= 1.0:
+            raise SettingsError(f"BM25 b must be between 0 and 1, not {self.b}")
+        if self.avg_len <= 0:
+            raise SettingsError(f"BM25 avg_len must be > 0, not {self.avg_len}")
+        if not isinstance(self.language, str) or not self.language:
+            raise SettingsError(f"BM25 language must be a language name such as 'english', not {self.language!r}")
+        if not isinstance(self.stemmer, bool | str) or self.stemmer == "":
+            raise SettingsError(f"BM25 stemmer must be True, False or a Snowball language name, not {self.stemmer!r}")
+        if not isinstance(self.stopwords, bool | str):
+            # A list or set (e.g. from YAML) is kept as a sorted tuple of distinct lowercased words, so that
+            # equal stopword sets compare and serialise equal.
+            if isinstance(self.stopwords, bytes) or not isinstance(self.stopwords, Sequence | set | frozenset):
+                raise SettingsError(
+                    f"BM25 stopwords must be True, False, a language name or a list of words, not {self.stopwords!r}"
+                )
+            words = list(self.stopwords)
+            for word in words:
+                if not isinstance(word, str):
+                    raise SettingsError(f"BM25 stopwords: {word!r} is not a string")
+            object.__setattr__(self, "stopwords", tuple(sorted({word.lower() for word in words})))
+        elif self.stopwords == "":
+            raise SettingsError("BM25 stopwords must be True, False, a language name or a list of words, not ''")
+        if self.max_token_len is not None and (
+            isinstance(self.max_token_len, bool) or not isinstance(self.max_token_len, int) or self.max_token_len < 1
+        ):
+            raise SettingsError(f"BM25 max_token_len must be a positive integer or None, not {self.max_token_len!r}")
+        # Edge knows which languages it has stopwords and stemmers for: ask it now, not at the first document.
+        edge_bm25(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-able values (stopwords as a list); :meth:`from_dict` reads them back."""
+        data = asdict(self)
+        if isinstance(self.stopwords, tuple):
+            data["stopwords"] = list(self.stopwords)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BM25Settings:
+        """Settings from :meth:`to_dict`'s output; missing keys take their defaults, unknown keys are refused."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"Unknown BM25 settings {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def edge_config(self) -> qdrant_edge.Bm25Config:
+        """The :class:`qdrant_edge.Bm25Config` for these settings, reading the tokens :func:`tokenize` made
+        (split, lowercased and cut to ``max_token_len`` already)."""
+        import qdrant_edge
+
+        stemmer: Any
+        if self.stemmer is True:
+            stemmer = None  # the language's own
+        elif self.stemmer is False:
+            stemmer = qdrant_edge.DisabledStemmer()
+        else:
+            stemmer = qdrant_edge.SnowballParams(_edge_enum(qdrant_edge.SnowballLanguage, self.stemmer, "stemmer"))
+        stopwords: Any
+        if self.stopwords is True:
+            stopwords = None  # the language's own
+        elif self.stopwords is False:
+            stopwords = qdrant_edge.StopwordsSet(custom=set())
+        elif isinstance(self.stopwords, str):
+            stopwords = _edge_enum(qdrant_edge.Language, self.stopwords, "stopwords")
+        else:
+            stopwords = qdrant_edge.StopwordsSet(custom=set(self.stopwords))
+        return qdrant_edge.Bm25Config(
+            k=self.k,
+            b=self.b,
+            avg_len=self.avg_len,
+            tokenizer=qdrant_edge.TokenizerType.Whitespace,
+            language=self.language,
+            lowercase=False,  # tokenize() lowercased already, in fastembed's order
+            stopwords=stopwords,
+            stemmer=stemmer,
+            max_token_len=None,  # tokenize() applied it to the token; Edge would apply it to the stem
+        )
+
+
+def _edge_enum(enum: Any, name: str, setting: str) -> Any:
+    """``enum.English`` for ``"english"``; a SettingsError naming the setting for a name Edge lacks."""
+    member = getattr(enum, name.capitalize(), None)
+    if member is None or not isinstance(member, enum):
+        raise SettingsError(f"BM25 {setting}={name!r}: Qdrant Edge has no {enum.__name__} of that name")
+    return member
+
+
+def edge_bm25(settings: BM25Settings) -> qdrant_edge.Bm25:
+    """A :class:`qdrant_edge.Bm25` for ``settings`` (cheap: no files are read); Edge's refusals as SettingsError."""
+    import qdrant_edge
+
+    config = settings.edge_config()
+    try:
+        return qdrant_edge.Bm25(config)
+    except ValueError as error:
+        raise SettingsError(f"Qdrant Edge refuses these BM25 settings ({settings}): {error}") from error
+
+
+def tokenize(text: str, max_token_len: int | None = 40) -> list[str]:
+    """``text`` split into lowercase tokens exactly as fastembed's ``Bm25`` splits it.
+
+    fastembed: ``remove_non_alphanumeric``, then ``SimpleTokenizer.tokenize`` (lowercase, non-word
+    characters to spaces, split), then ``_stem`` drops a token that is a punctuation character (only
+    ``"_"`` can be: it is the one word character that is punctuation) or longer than ``token_max_length``.
+    Stopwords and stemming are left to Edge.
+    """
+    words = _NOT_WORD.sub(" ", _NOT_WORD_OR_SPACE.sub(" ", text).lower()).split()
+    return [
+        word
+        for word in words
+        if not (len(word) == 1 and unicodedata.category(word).startswith("P"))
+        and (max_token_len is None or len(word) <= max_token_len)
+    ]
+
+
+def document_text(text: str, title: str | None = None) -> str:
+    """The text BM25 reads for a document: ``title + " " + text``, as the ``concat`` recipes (MiniLM, TAS-B)
+    read it; BM25 has no pair reading, so SimLM's collections get the same text. An empty title is none."""
+    return f"{title} {text}" if title else text
+
+
+def _check_strings(name: str, values: Any, *, optional_items: bool = False) -> list[Any]:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a list of strings, not {type(values).__name__}")
+    for position, value in enumerate(values):
+        if not (isinstance(value, str) or (optional_items and value is None)):
+            allowed = "a string or None" if optional_items else "a string"
+            raise TypeError(f"item {position} of {name} is {type(value).__name__}, not {allowed}")
+    return list(values)
+
+
+class BM25Encoder:
+    """Documents and queries to BM25 sparse vectors, in fastembed's ``Qdrant/bm25`` scheme.
+
+    ```python
+    from simlm_haystack.sparse import BM25Encoder
+
+    encoder = BM25Encoder()
+    [vector] = encoder.encode_documents(["Paris is the capital of France."], titles=["Paris"])
+    query = encoder.encode_query("capital of France")  # weight 1 per distinct term
+    ```
+
+    Search the document vectors in a sparse vector configured with ``Modifier.IDF``: without it, every
+    term counts alike however common it is.
+
+    :param settings: The BM25 settings (fastembed's ``Qdrant/bm25`` defaults when omitted).
+    """
+
+    def __init__(self, settings: BM25Settings | None = None) -> None:
+        self.settings = settings if settings is not None else BM25Settings()
+        self._bm25 = edge_bm25(self.settings)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings!r})"
+
+    def _tokens(self, text: str) -> str:
+        """The text as Edge's ``Whitespace`` tokenizer should read it: fastembed's tokens, space-separated."""
+        return " ".join(tokenize(text, self.settings.max_token_len))
+
+    def encode_documents(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[SparseVector]:
+        """BM25 term weights of each document, its title (``None``: none) read before its text.
+
+        :raises TypeError: ``texts`` is not a list of strings, or ``titles`` not a list of strings or ``None``.
+        :raises ValueError: ``titles`` and ``texts`` differ in length.
+        """
+        texts = _check_strings("texts", texts)
+        if titles is None:
+            titles = [None] * len(texts)
+        else:
+            titles = _check_strings("titles", titles, optional_items=True)
+            if len(titles) != len(texts):
+                raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
+        return [
+            _sparse_vector(self._bm25.embed_document(self._tokens(document_text(text, title))))
+            for text, title in zip(texts, titles, strict=True)
+        ]
+
+    def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
+        """Weight 1 for each distinct term of each query (IDF comes from the collection).
+
+        :raises TypeError: ``texts`` is not a list of strings.
+        :raises EmptyQueryError: A query is empty or only whitespace. (A query of stopwords alone is
+            not an error: it gets an empty vector, which matches nothing.)
+        """
+        texts = _check_strings("texts", texts)
+        for position, text in enumerate(texts):
+            if not text.strip():
+                which = "The query" if len(texts) == 1 else f"Query {position + 1} of {len(texts)}"
+                shown = "empty" if not text else f"only whitespace ({len(text)} characters)"
+                raise EmptyQueryError(f"{which} is {shown}: there is nothing to search for")
+        return [_sparse_vector(self._bm25.embed_query(self._tokens(text))) for text in texts]
+
+    def encode_query(self, text: str) -> SparseVector:
+        """:meth:`encode_queries` for one query."""
+        if not isinstance(text, str):
+            raise TypeError(f"A query must be a string, not {type(text).__name__}")
+        return self.encode_queries([text])[0]
+
+
+def _sparse_vector(edge_vector: qdrant_edge.SparseVector) -> SparseVector:
+    return SparseVector(indices=tuple(edge_vector.indices), values=tuple(edge_vector.values))
