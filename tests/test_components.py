@@ -446,7 +446,7 @@ def test_retriever_filters_and_query_pipeline_are_the_same_pipeline(tiny_bert: s
     query_pipeline = build_query_pipeline(
         DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm"), store, top_k=6, filters=year_2020
     )
-    expected = query_pipeline.run({"text_embedder": {"text": "text 1"}})["retriever"]["documents"]
+    expected = query_pipeline.run({"retriever": {"query": "text 1"}})["retriever"]["documents"]
     assert [(d.id, d.score) for d in found] == [(d.id, d.score) for d in expected]
     assert len(retriever.run(query="text 1", top_k=1)["documents"]) == 1
     assert sorted(
@@ -455,9 +455,8 @@ def test_retriever_filters_and_query_pipeline_are_the_same_pipeline(tiny_bert: s
             "documents"
         ]
     ) == ["1", "3", "5"]
-    # The same two parts, with the same settings, called directly instead of through an inner Pipeline.
-    assert retriever.text_embedder.to_dict() == query_pipeline.get_component("text_embedder").to_dict()
-    assert retriever.retriever.to_dict() == query_pipeline.get_component("retriever").to_dict()
+    # The query pipeline is the drop-in retriever, with the same settings and parts.
+    assert query_pipeline.get_component("retriever").to_dict() == retriever.to_dict()
     store.close()
 
 

@@ -485,7 +485,7 @@ def test_edge_top10_equals_exact_numpy_search_on_scifact(edge_scifact, sample_di
     pipeline = build_query_pipeline(text_embedder, store, top_k=10)
     queries = [record["text"] for _, record in read_jsonl(sample_dir / "queries.jsonl")][:30]
     for query in queries:
-        retrieved = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+        retrieved = pipeline.run({"retriever": {"query": query}})["retriever"]["documents"]
         scores = matrix @ np.asarray(text_embedder.run(query)["embedding"])
         assert [d.id for d in retrieved] == [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         np.testing.assert_allclose([d.score for d in retrieved], np.sort(scores)[::-1][:10], rtol=1e-4, atol=1e-5)

@@ -241,7 +241,7 @@ def test_batched_retrieval_equals_the_query_pipeline_one_query_at_a_time(sample_
     one_by_one = {
         query_id: {
             document.id: document.score
-            for document in pipeline.run({"text_embedder": {"text": text}})["retriever"]["documents"]
+            for document in pipeline.run({"retriever": {"query": text}})["retriever"]["documents"]
         }
         for query_id, text in queries.items()
     }

@@ -163,7 +163,7 @@ def test_other_backend_and_precision_of_the_same_weights_are_accepted(
         assert retriever.text_embedder.encoder.backend == backend
     other_recipe = DualEncoderTextEmbedder(model=tiny_bert, recipe="minilm", backend="onnx")
     with pytest.raises(EncoderMismatchError):  # the backend does not make another recipe acceptable
-        build_query_pipeline(other_recipe, store).run({"text_embedder": {"text": "topic 1"}})
+        build_query_pipeline(other_recipe, store).run({"retriever": {"query": "topic 1"}})
     store.close()
 
 

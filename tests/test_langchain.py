@@ -365,7 +365,7 @@ def _search_with_haystack(path: str, queries: list[str]) -> list[list[tuple[str,
     store = qdrant_document_store(DualEncoderTextEmbedder(model=MINILM), path=path, index="scifact")
     pipeline = build_query_pipeline(DualEncoderTextEmbedder(model=MINILM), store, top_k=10)
     try:
-        results = [pipeline.run({"text_embedder": {"text": q}})["retriever"]["documents"] for q in queries]
+        results = [pipeline.run({"retriever": {"query": q}})["retriever"]["documents"] for q in queries]
         return [[(d.id, d.score) for d in documents] for documents in results]
     finally:
         store.close()

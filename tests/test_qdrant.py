@@ -85,7 +85,7 @@ def test_pipeline_top10_equals_exact_search_over_the_same_vectors(scifact_index,
     pipeline = build_query_pipeline(text_embedder, store, top_k=10)
     queries = [record["text"] for _, record in read_jsonl(sample_dir / "queries.jsonl")][:20]
     for query in queries:
-        retrieved = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+        retrieved = pipeline.run({"retriever": {"query": query}})["retriever"]["documents"]
         scores = matrix @ np.asarray(text_embedder.run(query)["embedding"])
         exact = [ids[i] for i in np.argsort(-scores, kind="stable")[:10]]
         assert [d.id for d in retrieved] == exact

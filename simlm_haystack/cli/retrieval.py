@@ -71,7 +71,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
         pipeline = build_query_pipeline(embedder, store, top_k=args.top_k, allow_other_encoder=args.allow_other_encoder)
         for query in args.queries:
-            documents = pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"]
+            documents = pipeline.run({"retriever": {"query": query}})["retriever"]["documents"]
             print(f"\n{shown_query(query)}")
             for rank, document in enumerate(documents, start=1):
                 title = document.meta.get("title") or (document.content or "")[:80]

@@ -5,8 +5,9 @@ Each store names its own retriever (``store_support(store).embedding_retriever()
 with Qdrant (server, cluster or ``qdrant-client``'s local mode) and with Qdrant Edge alike. Writing needs
 no choice: Haystack's ``DocumentWriter`` writes to any document store.
 
-Both builders return an :class:`EncoderCheckedPipeline`: when it warms up (``Pipeline.run`` warms up
-first), it loads the embedder and then checks the collection against it, before anything is encoded.
+Before anything is encoded, each checks the collection's encoder identity against its embedder: the
+indexing pipeline is an :class:`EncoderCheckedPipeline` (its warm-up loads the embedder, then checks);
+the query pipeline's one component, the drop-in retriever, checks in its own warm-up.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.settings import HoldsEncoderSettings
 from simlm_haystack.stores import EmbeddingDocumentStore
@@ -87,26 +89,26 @@ def build_query_pipeline(
     top_k: int = 10,
     filters: dict[str, Any] | None = None,
     allow_other_encoder: bool = False,
-) -> EncoderCheckedPipeline:
-    """``text_embedder -> retriever`` (the store's own, see :func:`embedding_retriever`); run it with
-    ``{"text_embedder": {"text": query}}``.
+) -> Pipeline:
+    """A pipeline of one component, ``"retriever"``: a :class:`~simlm_haystack.DualEncoderRetriever` around
+    ``text_embedder`` and the store's own retriever (see :func:`embedding_retriever`). Run it with
+    ``{"retriever": {"query": query}}`` (optionally ``"filters"``, ``"top_k"``); connect ``"retriever.documents"``
+    to what comes next (a prompt builder, a ranker).
 
     ``filters`` (Haystack filters) apply to every search unless a run passes its own. When the pipeline
     warms up, before any query is encoded, the text embedder is checked against the encoder identity kept
     with the collection (:mod:`simlm_haystack.stores.identity`): another model or recipe is an
     :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
 
-    ``Pipeline.run`` deep-copies each component's inputs (the query vector, float by float) and keeps
-    Haystack's bookkeeping; :class:`~simlm_haystack.DualEncoderRetriever` calls the same two components
-    directly (BENCHMARKS.md, "Query latency").
+    Why one component and not ``text_embedder -> retriever``: ``Pipeline.run`` deep-copies every component's
+    inputs, and the query vector's copy costs more than the search (each of its floats is checked against
+    Haystack's runtime ``Component`` protocol: about 6 ms a query for 384 floats, BENCHMARKS.md "Query
+    latency"). The retriever passes the vector from its embedder to its store retriever directly. A pipeline
+    you wire yourself from ``DualEncoderTextEmbedder`` and a store retriever works too, and pays that copy.
     """
-    support = store_support(document_store)
-    pipeline = EncoderCheckedPipeline()
-    pipeline.add_component("text_embedder", text_embedder)
-    pipeline.add_component("retriever", support.embedding_retriever(top_k=top_k, filters=filters))
-    pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
-    pipeline.add_collection_check(
-        text_embedder,
-        CollectionCheck(support.collection_identity, writes=False, allow_other_encoder=allow_other_encoder),
+    pipeline = Pipeline()
+    retriever = DualEncoderRetriever.from_embedder(
+        text_embedder, document_store, top_k=top_k, filters=filters, allow_other_encoder=allow_other_encoder
     )
+    pipeline.add_component("retriever", retriever)
     return pipeline

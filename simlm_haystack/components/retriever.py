@@ -80,6 +80,28 @@ class DualEncoderRetriever:
             support.collection_identity, writes=False, allow_other_encoder=allow_other_encoder
         )
 
+    @classmethod
+    def from_embedder(
+        cls,
+        text_embedder: DualEncoderTextEmbedder,
+        document_store: EmbeddingDocumentStore,
+        *,
+        top_k: int = 10,
+        filters: dict[str, Any] | None = None,
+        allow_other_encoder: bool = False,
+    ) -> DualEncoderRetriever:
+        """A retriever around an existing text embedder (its settings, and its model if loaded: e.g. one made
+        with ``DualEncoderTextEmbedder.from_encoder`` around the model a trainer is training)."""
+        retriever = cls(
+            **text_embedder.settings.arguments(),
+            document_store=document_store,
+            top_k=top_k,
+            filters=filters,
+            allow_other_encoder=allow_other_encoder,
+        )
+        retriever.text_embedder = text_embedder
+        return retriever
+
     def warm_up(self) -> None:
         """Load the query encoder, then check the collection against it (once settled, this costs nothing)."""
         embedder = self.text_embedder
