@@ -40,12 +40,12 @@ TITLES = [None if document.meta.get("title") is None else str(document.meta["tit
 
 
 def _stored_vectors(store: DualEncoderQdrantVectorStore) -> dict[str, np.ndarray]:
-    """Every point's vector by the id LangChain gives it."""
+    """Every point's vector by the id LangChain gives it (``Document.id``)."""
     records, _ = store.client.scroll(store.collection_name, limit=1000, with_vectors=True, with_payload=True)
     return {
         store._document_from_point(
             record, store.collection_name, store.content_payload_key, store.metadata_payload_key
-        ).metadata["_id"]: np.array(record.vector if isinstance(record.vector, list) else record.vector[""])
+        ).id: np.array(record.vector if isinstance(record.vector, list) else record.vector[""])
         for record in records
     }
 
@@ -179,7 +179,7 @@ def test_store_feeds_titles_to_the_encoder_and_takes_distance_from_the_recipe(ti
     results = store.similarity_search_with_score(QUERIES[0], k=3)
     query = np.array(embeddings.embed_query(QUERIES[0]))
     for document, score in results:
-        assert score == pytest.approx(float(stored[document.metadata["_id"]] @ query), abs=1e-5)
+        assert score == pytest.approx(float(stored[document.id] @ query), abs=1e-5)
     assert [d.page_content for d, _ in results] == [d.page_content for d in store.similarity_search(QUERIES[0], k=3)]
 
 
@@ -252,7 +252,7 @@ def test_path_mode_persists_and_from_existing_collection_reads_it(tiny_bert: str
     store.client.close()
     reopened = DualEncoderQdrantVectorStore.from_existing_collection("docs", embeddings, path=path)
     after = reopened.similarity_search_with_score(QUERIES[0], k=4)
-    assert [(d.metadata["_id"], pytest.approx(s)) for d, s in before] == [(d.metadata["_id"], s) for d, s in after]
+    assert [(d.id, pytest.approx(s)) for d, s in before] == [(d.id, s) for d, s in after]
     with pytest.raises(ValueError, match="'missing' does not exist"):
         DualEncoderQdrantVectorStore(reopened.client, "missing", embeddings)
     reopened.client.close()
@@ -377,7 +377,8 @@ def _search_with_langchain(path: str, queries: list[str]) -> list[list[tuple[str
     )
     try:
         results = [store.similarity_search_with_score(q, k=10) for q in queries]
-        assert all(d.id == d.metadata["_id"] and d.metadata["title"] for found in results for d, _ in found)
+        # Haystack's ids as Document.id; the meta as Haystack stored it, no langchain-qdrant "_id" added.
+        assert all(d.id and d.metadata["title"] and "_id" not in d.metadata for found in results for d, _ in found)
         return [[(d.id, s) for d, s in found] for found in results]
     finally:
         store.client.close()

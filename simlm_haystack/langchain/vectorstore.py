@@ -26,9 +26,37 @@ from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity, qdr
 #: ``use_sparse_embeddings=True`` names its dense vector ``"text-dense"``: pass ``vector_name="text-dense"``.)
 HAYSTACK_LAYOUT: dict[str, str] = {"content_payload_key": "content", "metadata_payload_key": "meta", "vector_name": ""}
 
+#: The payload key that keeps a document's id as its writer gave it, in both layouts (Haystack's key):
+#: a point id is only what Qdrant accepts, so it is not always the caller's id.
+ID_PAYLOAD_KEY = "id"
+#: The largest point id Qdrant takes as an integer (unsigned 64 bits).
+_MAX_POINT_INTEGER = 2**64 - 1
+
 
 def _is_haystack_layout(content_payload_key: str, metadata_payload_key: str) -> bool:
     return (content_payload_key, metadata_payload_key) == ("content", "meta")
+
+
+def point_id(document_id: str | int, *, haystack_layout: bool) -> str | int:
+    """The Qdrant point id a document id is stored under.
+
+    In the Haystack layout always qdrant-haystack's uuid5 of the id as a string (``convert_id``), so that
+    both frameworks address the same point. In LangChain's layout an id that Qdrant already takes keeps
+    its point id: a UUID (any form Qdrant parses, sent in its canonical form) or an unsigned 64-bit
+    integer, also written as a decimal string, because LangChain's ``Document.id`` turns ``7`` into
+    ``"7"``. These are the only ids langchain-qdrant accepts, so its collections keep their point ids;
+    any other id, which langchain-qdrant refuses, becomes the same uuid5 as in the Haystack layout.
+    """
+    if haystack_layout:
+        return convert_id(str(document_id))
+    if isinstance(document_id, str):
+        with suppress(ValueError):
+            return str(uuid.UUID(document_id))
+        if document_id.isascii() and document_id.isdecimal() and str(int(document_id)) == document_id:
+            document_id = int(document_id)
+    if isinstance(document_id, int) and not isinstance(document_id, bool) and 0 <= document_id <= _MAX_POINT_INTEGER:
+        return document_id
+    return convert_id(str(document_id))
 
 
 def _dense_only(retrieval_mode: RetrievalMode) -> None:
@@ -58,6 +86,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
     ``similarity_search(_with_score)``, filters as ``qdrant_client.models.Filter``, ``as_retriever``,
     ``from_existing_collection``, and ``path=`` (embedded), ``location=":memory:"`` or ``url=`` (with
     ``api_key=``, read from ``QDRANT_API_KEY`` when not given). Dense retrieval only.
+
+    Ids and metadata are the caller's, as LangChain's standard tests ask: any string or integer id is
+    taken (Qdrant's point id is :func:`point_id` of it, the id itself kept in the payload under
+    ``"id"``), and a document comes back with ``Document.id`` set and its metadata as it was written,
+    without the ``_id`` and ``_collection_name`` that ``QdrantVectorStore`` adds.
 
     ```python
     from simlm_haystack.langchain import DualEncoderEmbeddings, DualEncoderQdrantVectorStore
@@ -95,6 +128,8 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
                 f"DualEncoderQdrantVectorStore needs DualEncoderEmbeddings, not {type(embedding).__name__}; "
                 "for other embeddings use langchain_qdrant.QdrantVectorStore"
             )
+        if ID_PAYLOAD_KEY in (content_payload_key, metadata_payload_key):
+            raise ValueError(f"the payload key {ID_PAYLOAD_KEY!r} holds document ids; keep content and metadata apart")
         recipe_distance = QdrantDocumentStore.SIMILARITY[embedding.recipe.similarity]
         if distance is not None and models.Distance(distance) != recipe_distance:
             raise ValueError(
@@ -325,8 +360,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         return _is_haystack_layout(self.content_payload_key, self.metadata_payload_key)
 
     def _point_id(self, document_id: str | int) -> str | int:
-        # Qdrant takes only unsigned ints and UUIDs; Haystack maps any string id to a uuid5 of it.
-        return convert_id(str(document_id)) if self.haystack_layout else document_id
+        return point_id(document_id, haystack_layout=self.haystack_layout)
 
     def _title(self, position: int, metadata: Any) -> str | None:
         if metadata is None:
@@ -345,7 +379,8 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         ids: Sequence[str | int] | None = None,
         batch_size: int = 64,
     ) -> Generator[tuple[list[str | int], list[models.PointStruct]], Any, None]:
-        """The parent's batches of points, with each text's title passed to the encoder beside it.
+        """The parent's batches of points, with each text's title passed to the encoder beside it and each
+        id kept in the payload (the point id is :func:`point_id` of it).
 
         Everything is checked before the first batch is written.
         """
@@ -368,10 +403,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             payloads = self._build_payloads(
                 texts[batch], all_metadatas[batch], self.content_payload_key, self.metadata_payload_key
             )
-            if self.haystack_layout:
-                payloads = [
-                    {"id": document_id, **payload} for document_id, payload in zip(batch_ids, payloads, strict=True)
-                ]
+            # The id as given, since the point id may be a hash of it (Haystack keeps it there too).
+            payloads = [
+                {ID_PAYLOAD_KEY: str(document_id), **payload}
+                for document_id, payload in zip(batch_ids, payloads, strict=True)
+            ]
             points = [
                 models.PointStruct(id=self._point_id(document_id), vector={self.vector_name: vector}, payload=payload)
                 for document_id, vector, payload in zip(batch_ids, vectors, payloads, strict=True)
@@ -382,14 +418,15 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
     def _document_from_point(
         cls, scored_point: Any, collection_name: str, content_payload_key: str, metadata_payload_key: str
     ) -> Document:
-        document = super()._document_from_point(
-            scored_point, collection_name, content_payload_key, metadata_payload_key
-        )
+        """The point as a LangChain ``Document``: its id is the one written (the payload's ``"id"``, or the
+        point id for points written without one, e.g. by langchain-qdrant) and its metadata is the stored
+        metadata as it is, with no ``_id`` or ``_collection_name`` added."""
         payload = scored_point.payload or {}
-        if _is_haystack_layout(content_payload_key, metadata_payload_key) and "id" in payload:
-            # The id Haystack knows the document by (the point id is a hash of it).
-            document.id = document.metadata["_id"] = str(payload["id"])
-        return document
+        return Document(
+            id=str(payload.get(ID_PAYLOAD_KEY, scored_point.id)),
+            page_content=payload.get(content_payload_key, ""),
+            metadata=payload.get(metadata_payload_key) or {},
+        )
 
     def delete(self, ids: list[str | int] | None = None, **kwargs: Any) -> bool | None:  # type: ignore[override]
         return super().delete(None if ids is None else [self._point_id(i) for i in ids], **kwargs)
