@@ -14,7 +14,7 @@ engine's retriever component, in --rounds rounds that alternate the engines (the
 are reported). The write phases alternate their order from size to size. Local mode is stopped at the
 first size whose write phase passes --local-limit-minutes, and not run at larger sizes.
 
-    .venv/bin/python benchmarks/edge_scale.py --sizes 10000 50000 200000
+    .venv/bin/python benchmarks/edge_scale.py --sizes 10000 50000 200000   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from collection import DEFAULT_DATA, add_data_argument, corpus_documents, test_queries
 
-DATA = Path("/work/shared/data/scifact")
+# query_latency.py imports DATA, MODEL, scifact_vectors and test_queries from here.
+DATA = DEFAULT_DATA
 RESULTS = Path(__file__).resolve().parent / "results" / "edge_scale.json"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ENGINES = ("edge", "local")
@@ -46,37 +48,29 @@ WRITE_BATCH = 1000
 # --- the vectors --------------------------------------------------------------------------------------------------
 
 
-def scifact_vectors(cache: Path) -> dict[str, Path]:
-    """Encode SciFact's corpus and test queries with MiniLM once; later runs read the cached files."""
-    files = {name: cache / f"scifact_minilm_{name}.npy" for name in ("documents", "queries")}
+def scifact_vectors(cache: Path, data: Path = DEFAULT_DATA) -> dict[str, Path]:
+    """Encode the collection's corpus and test queries with MiniLM once; later runs read the cached files.
+
+    The files are named after the collection's folder (``scifact_minilm_documents.npy`` for SciFact).
+    """
+    files = {name: cache / f"{Path(data).name}_minilm_{name}.npy" for name in ("documents", "queries")}
     if all(path.is_file() for path in files.values()):
         return files
     from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder
-    from simlm_haystack.corpus import read_documents
     from simlm_haystack.models import local_model_path
 
     cache.mkdir(parents=True, exist_ok=True)
-    documents = list(read_documents(DATA / "corpus.jsonl"))
+    documents = corpus_documents(data)
     embedder = DualEncoderDocumentEmbedder(model=local_model_path(MODEL), recipe="minilm", progress_bar=True)
     embedder.warm_up()
     embedded = embedder.run(documents)["documents"]
     np.save(files["documents"], np.array([d.embedding for d in embedded], dtype=np.float32))
-    queries = test_queries()
+    queries = test_queries(data)
     text_embedder = DualEncoderTextEmbedder(model=local_model_path(MODEL), recipe="minilm")
     text_embedder.warm_up()
     assert text_embedder.encoder is not None
     np.save(files["queries"], text_embedder.encoder.encode("query", queries).astype(np.float32))
     return files
-
-
-def test_queries() -> list[str]:
-    lines = (DATA / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]
-    ids = list(dict.fromkeys(line.split("\t")[0] for line in lines))
-    texts = {}
-    for line in (DATA / "queries.jsonl").open(encoding="utf-8"):
-        record = json.loads(line)
-        texts[record["_id"]] = record["text"]
-    return [texts[query_id] for query_id in ids]
 
 
 def vectors_of(base: np.ndarray, start: int, stop: int, sigma: float, seed: int) -> np.ndarray:
@@ -135,10 +129,8 @@ def worker_write(args: argparse.Namespace) -> dict[str, Any]:
     from haystack import Document
     from haystack.document_stores.types import DuplicatePolicy
 
-    from simlm_haystack.corpus import read_documents
-
     base = np.load(args.documents)
-    corpus = list(read_documents(DATA / "corpus.jsonl"))
+    corpus = corpus_documents(args.data)
     store = open_store(args.engine, args.path, graph_settings(args))
     written, write_seconds = 0, 0.0  # only the write_documents calls are timed, not making the documents
     for batch_start in range(0, args.size, WRITE_BATCH):
@@ -253,6 +245,7 @@ def median_of(rounds: list[dict[str, Any]], key: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
     parser.add_argument("--sigma", type=float, default=0.04, help="noise per dimension of a perturbed copy")
     parser.add_argument("--seed", type=int, default=0)
@@ -282,7 +275,7 @@ def main() -> None:
         return
 
     graph_flags = [f"--{key.replace('_', '-')}={value}" for key, value in graph_settings(args).items()]
-    files = scifact_vectors(args.cache)
+    files = scifact_vectors(args.cache, args.data)
     base = np.load(files["documents"])
     queries = np.load(files["queries"])
     neighbour = base @ base.T
@@ -295,6 +288,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
         "machine": machine(),
         "load_average_start": os.getloadavg(),
+        "data": str(args.data),
         "vectors": {
             "scifact_documents": len(base),
             "queries": len(queries),
@@ -333,6 +327,8 @@ def main() -> None:
                     "write",
                     [
                         *common,
+                        "--data",
+                        str(args.data),
                         "--documents",
                         str(files["documents"]),
                         "--sigma",

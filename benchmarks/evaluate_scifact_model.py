@@ -2,6 +2,8 @@
 ``train_scifact.py --dev-queries N``; for a fine-tuning run that trained but stopped before its evaluation.
 
     .venv/bin/python benchmarks/evaluate_scifact_model.py /tmp/b12/runs/t00-ref/model --dev-queries 200 --out eval.json
+
+``--data DIR`` reads another BEIR collection (default ``../shared/data/scifact``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collection import add_data_argument
 from train_scifact import Evaluation, load_average, machine, with_dev_split
 
 from simlm_haystack.evaluation import load_beir
@@ -22,7 +25,7 @@ from simlm_haystack.evaluation import load_beir
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
-    parser.add_argument("--data", default="/work/shared/data/scifact")
+    add_data_argument(parser)
     parser.add_argument("--recipe", help="default: the one saved with the model")
     parser.add_argument("--dev-queries", type=int, default=0, help="as train_scifact.py --dev-queries (0: test only)")
     parser.add_argument("--out", type=Path, required=True)
@@ -36,6 +39,7 @@ def main() -> None:
     report = {
         "model": arguments.model,
         "recipe": arguments.recipe,
+        "data": str(arguments.data),
         "dev_queries": arguments.dev_queries,
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),

@@ -2,6 +2,7 @@
 
     .venv/bin/pip install datasets   # sentence-transformers' trainer needs it; nothing else here does
     .venv/bin/python benchmarks/finetune_budget.py --budget-minutes 6 --output /tmp/finetune-budget
+    # --data DIR: another BEIR collection with train and test qrels (default ../shared/data/scifact)
 
 Both fine-tune on SciFact train (809 queries) and are evaluated on SciFact test (300 queries) through
 our evaluator (embedded Qdrant, top 100, ir-measures); both are stopped by the same
@@ -48,6 +49,7 @@ from simlm_haystack.models import local_model_path
 from simlm_haystack.training import DualEncoderTrainingArguments, build_trainer, load_beir_training
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collection import add_data_argument
 from time_budget import TimeBudget
 from train_scifact import MODEL, Evaluation, load_average, machine, mine
 
@@ -150,7 +152,7 @@ def train_ours(collection, output: Path, options: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data/scifact")
+    add_data_argument(parser)
     parser.add_argument("--output", type=Path, default=Path("/tmp/finetune-budget"))
     parser.add_argument("--label", default="run", help="name of this comparison in the results file")
     parser.add_argument("--budget-minutes", type=float, default=6)
@@ -179,6 +181,7 @@ def main() -> None:
             "machine": machine(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "data": str(options.data),
             "budget_minutes": options.budget_minutes,
             "batch_size": options.batch_size,
             "warmup": options.warmup,

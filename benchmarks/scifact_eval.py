@@ -5,7 +5,9 @@ Reproduces the published MTEB nDCG@10 of all-MiniLM-L6-v2 on SciFact (64.51) wit
 SimLM recipe (CLS, (title, text) pair, 32/144 tokens) and the TAS-B recipe (CLS, raw dot product,
 30/200 tokens): what wrong pooling and lengths cost, and the trainer's starting point.
 
-    .venv/bin/python benchmarks/scifact_eval.py [../shared/data/scifact] --out benchmarks/results/scifact_eval.json
+    .venv/bin/python benchmarks/scifact_eval.py [COLLECTION] --out benchmarks/results/scifact_eval.json
+
+``COLLECTION`` is a BEIR folder, ``../shared/data/scifact`` (beside the repository root) unless given.
 
 Each recipe is indexed into its own embedded-Qdrant collection, reused on a re-run (``--reindex`` forces
 encoding again).
@@ -23,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from collection import add_data_argument
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.evaluation import evaluate, format_table, load_beir
@@ -44,7 +48,7 @@ def _cpu() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", default=str(REPO.parent / "shared" / "data" / "scifact"))
+    add_data_argument(parser, positional=True)
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--recipes", nargs="+", default=["minilm", "simlm", "tas-b"])
     parser.add_argument("--split", default="test")

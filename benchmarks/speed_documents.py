@@ -4,7 +4,7 @@ Same offline all-MiniLM-L6-v2 checkpoint, same recipe (mean pooling, 256 tokens,
 same SciFact documents, progress bars off. Competitors alternate in one process, so the load the
 other tenants of this machine put on it hits all of them alike; medians and ratios are reported.
 
-    .venv/bin/python benchmarks/speed_documents.py --docs 2000 --rounds 3
+    .venv/bin/python benchmarks/speed_documents.py --docs 2000 --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from collection import add_data_argument, corpus_documents
 from haystack import Document
 from haystack_integrations.components.embedders.sentence_transformers import SentenceTransformersDocumentEmbedder
 
@@ -28,19 +29,7 @@ from simlm_haystack import DualEncoderDocumentEmbedder
 from simlm_haystack.fast import native_bf16
 from simlm_haystack.models import local_model_path
 
-CORPUS = Path("/work/shared/data/scifact/corpus.jsonl")
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_documents.json"
-
-
-def read_documents(limit: int) -> list[Document]:
-    documents = []
-    with CORPUS.open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            documents.append(Document(id=row["_id"], content=row["text"], meta={"title": row["title"]}))
-            if len(documents) == limit:
-                break
-    return documents
 
 
 def vectors(documents: list[Document]) -> np.ndarray:
@@ -72,6 +61,7 @@ def machine() -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -81,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
-    documents = read_documents(args.docs)
+    documents = corpus_documents(args.data, args.docs)
     peer = peer_document_embedder(model, args.batch_size)
     competitors: dict[str, Callable[[list[Document]], list[Document]]] = {"peer": lambda d: peer.run(d)["documents"]}
     for mode in args.modes:
@@ -106,6 +96,7 @@ def main() -> None:
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
         "machine": machine(),
+        "data": str(args.data),
         "docs": len(documents),
         "rounds": args.rounds,
         "batch_size": args.batch_size,

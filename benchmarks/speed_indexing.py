@@ -6,7 +6,7 @@ of 1,024, resumable checks included) with an embedder stand-in that attaches the
 ``DocumentWriter(document_store=store)`` with default settings, given the whole list as a pipeline
 would. Each run is a fresh child process, alternating, so peak RSS (ru_maxrss) is per writer.
 
-    .venv/bin/python benchmarks/speed_indexing.py --rounds 3
+    .venv/bin/python benchmarks/speed_indexing.py --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from collection import add_data_argument, iter_corpus
 from haystack import Document, component
 
-CORPUS = Path("/work/shared/data/scifact/corpus.jsonl")
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_indexing.json"
 DIM = 384
 
@@ -48,20 +48,19 @@ class PrecomputedEmbedder:
         return {"documents": [replace(document, embedding=vector_for(document.id)) for document in documents]}
 
 
-def child(writer: str) -> None:
+def child(writer: str, data: Path) -> None:
     from haystack.components.writers import DocumentWriter
 
     from simlm_haystack import index_documents, qdrant_document_store
-    from simlm_haystack.corpus import read_documents
 
     baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as directory:
         store = qdrant_document_store("minilm", embedding_dim=DIM, path=directory, index="scifact")
         start = time.perf_counter()
         if writer == "ours":
-            written = index_documents(read_documents(CORPUS), PrecomputedEmbedder(), store, progress_bar=False)
+            written = index_documents(iter_corpus(data), PrecomputedEmbedder(), store, progress_bar=False)
         else:
-            documents = PrecomputedEmbedder().run(list(read_documents(CORPUS)))["documents"]
+            documents = PrecomputedEmbedder().run(list(iter_corpus(data)))["documents"]
             written = DocumentWriter(document_store=store).run(documents)["documents_written"]
         seconds = time.perf_counter() - start
         assert store.count_documents() == written
@@ -73,23 +72,28 @@ def child(writer: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", choices=["ours", "haystack"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.data)
         return
     runs: dict[str, list[dict[str, float]]] = {"ours": [], "haystack": []}
     for _ in range(args.rounds):
         for writer in runs:
             output = subprocess.run(
-                [sys.executable, __file__, "--child", writer], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--child", writer, "--data", str(args.data)],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             runs[writer].append(json.loads(output.strip().splitlines()[-1]))
             print(writer, runs[writer][-1], flush=True)
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
         "usable_cores": len(os.sched_getaffinity(0)),
+        "data": str(args.data),
         "rounds": args.rounds,
         "writers": {
             writer: {

@@ -16,6 +16,8 @@ Three parts, each optional (``--parts``):
   (the whole corpus encoded by the backend into an in-memory Qdrant collection, queries by the same backend).
 
     .venv/bin/python benchmarks/speed_onnx_documents.py --docs 1000 --rounds 3 --parts documents queries ndcg
+
+``--data DIR`` reads another BEIR collection (default ``../shared/data/scifact``).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from collection import add_data_argument, corpus_documents
 from haystack import Document
 from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersTextEmbedder,
 )
-from speed_documents import peer_document_embedder, read_documents
+from speed_documents import peer_document_embedder
 from speed_documents import vectors as vectors_of
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
@@ -48,7 +51,6 @@ from simlm_haystack.evaluation import evaluate, load_beir
 from simlm_haystack.models import load_model, local_model_path
 from simlm_haystack.recipes import get_recipe
 
-DATA = Path("/work/shared/data/scifact")
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_onnx_documents.json"
 #: name -> (backend, precision) of our DualEncoder.
 MODES: dict[str, tuple[str, str]] = {
@@ -105,7 +107,7 @@ def text_embedder(encoder: DualEncoder) -> DualEncoderTextEmbedder:
 
 
 def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, DualEncoder]) -> dict[str, object]:
-    documents = read_documents(args.docs)
+    documents = corpus_documents(args.data, args.docs)
     peer = peer_document_embedder(model, args.batch_size)
     competitors: dict[str, Callable[[list[Document]], list[Document]]] = {"peer": lambda d: peer.run(d)["documents"]}
     for name in args.document_modes:
@@ -163,7 +165,7 @@ def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, Dua
 
 
 def part_queries(args: argparse.Namespace, model: str, encoders: dict[str, DualEncoder]) -> dict[str, object]:
-    collection = load_beir(DATA, splits=["test"])
+    collection = load_beir(args.data, splits=["test"])
     queries = list(collection.judged_queries("test").values())[: args.queries]
     peer = SentenceTransformersTextEmbedder(model=model, progress_bar=False)
     peer.warm_up()
@@ -199,7 +201,7 @@ def part_queries(args: argparse.Namespace, model: str, encoders: dict[str, DualE
 
 
 def part_ndcg(args: argparse.Namespace, encoders: dict[str, DualEncoder]) -> dict[str, object]:
-    collection = load_beir(DATA, splits=["test"])
+    collection = load_beir(args.data, splits=["test"])
     results: dict[str, object] = {"date": datetime.now(UTC).isoformat(timespec="minutes")}
     for name in args.ndcg_modes:
         start = time.perf_counter()
@@ -221,6 +223,7 @@ def part_ndcg(args: argparse.Namespace, encoders: dict[str, DualEncoder]) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--parts", nargs="+", default=["documents", "queries", "ndcg"])
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -243,7 +246,7 @@ def main() -> None:
     }
     results: dict[str, object] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     results.setdefault("commands", []).append(  # type: ignore[union-attr]
-        {"command": " ".join([Path(sys.executable).name, *sys.argv]), "parts": args.parts}
+        {"command": " ".join([Path(sys.executable).name, *sys.argv]), "parts": args.parts, "data": str(args.data)}
     )
     results["machine"] = machine()
     if "documents" in args.parts:

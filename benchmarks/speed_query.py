@@ -7,7 +7,7 @@ minilm recipe) and a Qdrant top-10 search. The embedder alone is timed too, to s
 The modes alternate query by query in one process (``exact`` and ``fast``: one intra-op thread
 for a single text).
 
-    .venv/bin/python benchmarks/speed_query.py --queries 300
+    .venv/bin/python benchmarks/speed_query.py --queries 300   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from collection import add_data_argument, all_queries, corpus_documents
 
 from simlm_haystack import DualEncoderTextEmbedder, build_query_pipeline, qdrant_document_store
-from simlm_haystack.corpus import read_documents
 from simlm_haystack.models import local_model_path
 
-DATA = Path("/work/shared/data/scifact")
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_query.json"
 
 
@@ -39,16 +38,17 @@ def percentiles(milliseconds: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--modes", nargs="+", default=["exact", "fast"])
     args = parser.parse_args()
 
     model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
-    queries = [json.loads(line)["text"] for line in (DATA / "queries.jsonl").open(encoding="utf-8")][: args.queries]
+    queries = all_queries(args.data)[: args.queries]
     with tempfile.TemporaryDirectory() as directory:
         store = qdrant_document_store("minilm", embedding_dim=384, path=directory, index="scifact")
         rng = np.random.default_rng(0)
-        documents = list(read_documents(DATA / "corpus.jsonl"))
+        documents = corpus_documents(args.data)
         vectors = rng.standard_normal((len(documents), 384)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         store.write_documents(
@@ -81,6 +81,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
         "usable_cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
+        "data": str(args.data),
         "corpus_documents": count,
         "corpus_vectors": "random unit vectors, 384-d (cosine)",
         "queries": len(queries),

@@ -5,7 +5,7 @@ measured in the same run, alternating with the model: the median fp32 and bf16 m
 this CPU on the model's own FFN shape, divided by the model's FLOPs per document (the full forward:
 every layer at every position; the [CLS]-only last layer does less, so it can pass 100%).
 
-    .venv/bin/python benchmarks/speed_roofline.py --docs 64 --rounds 3
+    .venv/bin/python benchmarks/speed_roofline.py --docs 64 --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from collection import add_data_argument, iter_corpus
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from simlm_haystack.encoding import DualEncoder, tokenize
@@ -28,7 +29,6 @@ from simlm_haystack.fast import native_bf16
 from simlm_haystack.models import load_model, local_model_path
 from simlm_haystack.recipes import get_recipe
 
-CORPUS = Path("/work/shared/data/scifact/corpus.jsonl")
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_roofline.json"
 
 
@@ -54,6 +54,7 @@ def matmul_gflops(dtype: torch.dtype, rows: int, hidden: int, inner: int, repeat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_argument(parser)
     parser.add_argument("--docs", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -64,14 +65,13 @@ def main() -> None:
     recipe = get_recipe("simlm")
     tokenizer = AutoTokenizer.from_pretrained(local_model_path("sentence-transformers/all-MiniLM-L6-v2"))
     titles, texts = [], []
-    with CORPUS.open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            if len(tokenize(tokenizer, recipe, "document", [row["text"]], [row["title"]])["input_ids"][0]) == 144:
-                titles.append(row["title"])
-                texts.append(row["text"])
-            if len(texts) == args.docs:
-                break
+    for document in iter_corpus(args.data):
+        title, text = document.meta["title"], document.content
+        if len(tokenize(tokenizer, recipe, "document", [text], [title])["input_ids"][0]) == 144:
+            titles.append(title)
+            texts.append(text)
+        if len(texts) == args.docs:
+            break
 
     config = BertConfig()  # bert-base-uncased shape: 12 layers, 768-d, 3072 FFN, 12 heads (SimLM's)
     torch.manual_seed(0)
@@ -109,6 +109,7 @@ def main() -> None:
         "usable_cores": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
         "native_bf16": native_bf16(),
+        "data": str(args.data),
         "docs": len(texts),
         "tokens_per_doc": 144,
         "rounds": args.rounds,

@@ -1,6 +1,6 @@
 """Fine-tune a checkpoint with the SimLM recipe on SciFact train; evaluate on SciFact test.
 
-    .venv/bin/python benchmarks/train_scifact.py --data /work/shared/data/scifact --output /tmp/simlm-scifact
+    .venv/bin/python benchmarks/train_scifact.py --data ../shared/data/scifact --output /tmp/simlm-scifact
 
 1. Evaluate the starting model with the ``simlm`` recipe ([CLS], (title, text) pairs, 32/144 tokens)
    on the test split through the evaluator (corpus indexed into embedded Qdrant).
@@ -50,6 +50,7 @@ from simlm_haystack.training import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collection import add_data_argument
 from time_budget import TimeBudget
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -149,7 +150,7 @@ def mine(evaluation: Evaluation, collection: BeirCollection, ranks: tuple[int, i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MODEL)
-    parser.add_argument("--data", default="/work/shared/data/scifact")
+    add_data_argument(parser)
     parser.add_argument("--output", default="/tmp/simlm-scifact")
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--budget-minutes", type=float, help="train for this wall time instead of --epochs")
