@@ -37,8 +37,6 @@ from typing import Any
 import numpy as np
 from collection import DEFAULT_DATA, add_data_argument, corpus_documents, test_queries
 
-# query_latency.py imports DATA, MODEL, scifact_vectors and test_queries from here.
-DATA = DEFAULT_DATA
 RESULTS = Path(__file__).resolve().parent / "results" / "edge_scale.json"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ENGINES = ("edge", "local")
