@@ -21,6 +21,30 @@ from simlm_haystack.errors import SettingsError
 FusionMethod = Literal["rrf", "dbsf"]
 FUSION_METHODS: tuple[str, ...] = ("rrf", "dbsf")
 
+#: What a search reads: the dense vectors, the BM25 sparse ones, or both fused.
+Retrieval = Literal["dense", "sparse", "hybrid"]
+RETRIEVALS: tuple[str, ...] = ("dense", "sparse", "hybrid")
+
+#: The search settings' documentation, written once (``simlm_haystack.settings.docstring_with`` puts it in place):
+#: what is searched, then how hybrid search fuses.
+RETRIEVAL_DOC = """\
+:param retrieval: ``"dense"`` (default): the dense vectors alone; ``"sparse"``: BM25 alone (no model is loaded
+    for the search); ``"hybrid"``: both, fused. Sparse and hybrid need a collection indexed with sparse vectors
+    (indexing with ``"sparse"`` or ``"hybrid"`` writes both kinds, so that the collection serves every search).
+:param bm25: The BM25 settings (:class:`~simlm_haystack.sparse.BM25Settings` or its dict; the defaults are
+    fastembed's ``Qdrant/bm25``); they must be those the collection was indexed with."""
+FUSION_DOC = """\
+:param fusion: How hybrid search fuses its two lists: ``"rrf"`` (reciprocal rank fusion) or ``"dbsf"``
+    (distribution-based score fusion); see :mod:`simlm_haystack.stores.fusion`.
+:param rrf_k: RRF's constant ``k``.
+:param rrf_weights: RRF's ``[sparse, dense]`` weights (qdrant-haystack's order); ``None`` weighs them alike.
+:param prefetch_limit: Candidates each side brings to the fusion (at least ``top_k``)."""
+
+
+def check_retrieval(retrieval: str) -> None:
+    if retrieval not in RETRIEVALS:
+        raise SettingsError(f"retrieval must be one of {RETRIEVALS}, not {retrieval!r}")
+
 
 @dataclass(frozen=True)
 class HybridSearch:
