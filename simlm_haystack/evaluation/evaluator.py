@@ -17,6 +17,7 @@ from typing import Any
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.retriever import bm25_settings
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.evaluation.data import BeirCollection, load_beir
 from simlm_haystack.evaluation.index import ensure_indexed
 from simlm_haystack.evaluation.provenance import describe_store, versions
@@ -96,8 +97,9 @@ def evaluate(
     :param split: The qrels split whose queries are evaluated.
     :param top_k: Documents retrieved per query; recall is measured up to this depth.
     :param measures: ir-measures names; the defaults are nDCG@10, RR@10 (MRR@10), R@100 and R@1000.
-    :param retrieval: ``"dense"``, ``"sparse"`` (BM25) or ``"hybrid"``; with sparse or hybrid the corpus is
-        indexed with BM25 sparse vectors too (the store must keep them: ``use_sparse_embeddings=True``).
+    :param retrieval: ``"dense"``, ``"sparse"`` (BM25) or ``"hybrid"``; sparse and hybrid need a store that keeps
+        sparse vectors (``use_sparse_embeddings=True``). Such a store is indexed with them whatever is searched,
+        so that every kind of search is evaluated on one collection.
     :param bm25: The BM25 settings (defaults: fastembed's ``Qdrant/bm25``).
     :param hybrid: How hybrid search fuses (:class:`~simlm_haystack.stores.fusion.HybridSearch`; its defaults).
     :param reindex: Encode and write the corpus even if the collection already holds it.
@@ -110,7 +112,15 @@ def evaluate(
     if not isinstance(collection, BeirCollection):
         collection = load_beir(collection, splits=[split])
     check_retrieval(retrieval)
-    bm25 = bm25_settings(bm25) if retrieval != "dense" else None
+    # The index follows the store: a store that keeps sparse vectors gets them whatever this search reads, so
+    # that dense, BM25 and hybrid evaluations share one indexed collection.
+    keeps_sparse = bool(getattr(document_store, "use_sparse_embeddings", False))
+    if retrieval != "dense" and not keeps_sparse:
+        raise CollectionMismatchError(
+            f"retrieval={retrieval!r} searches BM25 sparse vectors, which collection {document_store.index!r} does "
+            "not keep: make the store with use_sparse_embeddings=True"
+        )
+    bm25 = bm25_settings(bm25) if keeps_sparse else None
     hybrid = (hybrid or HybridSearch()) if retrieval == "hybrid" else None
     qrels = collection.split(split)
     queries = collection.judged_queries(split)
@@ -118,7 +128,7 @@ def evaluate(
         document_embedder,
         document_store,
         collection.documents,
-        retrieval=retrieval,
+        retrieval="hybrid" if keeps_sparse else "dense",
         bm25=bm25,
         reindex=reindex,
         chunk_size=chunk_size,
@@ -133,7 +143,7 @@ def evaluate(
         EncoderIdentity.of(
             text_embedder.model if uses_dense else None,
             text_embedder.load_encoder() if uses_dense else None,
-            sparse=bm25.to_dict() if bm25 is not None else None,
+            sparse=bm25.to_dict() if retrieval != "dense" and bm25 is not None else None,
         )
     )
     start = time.perf_counter()
@@ -142,7 +152,7 @@ def evaluate(
         dense = dict(
             zip(queries, encode_queries(text_embedder, list(queries.values()), progress_bar=progress_bar), strict=True)
         )
-    if bm25 is not None:
+    if retrieval != "dense" and bm25 is not None:
         sparse = dict(zip(queries, encode_sparse_queries(bm25, list(queries.values())), strict=True))
     encode_queries_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -187,7 +197,7 @@ def evaluate(
         versions=versions(),
         search={
             "retrieval": retrieval,
-            **({"bm25": bm25.to_dict()} if bm25 is not None else {}),
+            **({"bm25": bm25.to_dict()} if retrieval != "dense" and bm25 is not None else {}),
             **(hybrid.to_dict() if hybrid is not None else {}),
         },
         run=run,
