@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.pipelines import sparse_document_embedder, writer_identity
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.errors import SimlmHaystackError, StoreError
-from simlm_haystack.settings import docstring_with
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval, check_retrieval

@@ -23,7 +23,7 @@ from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentE
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.retriever import DualEncoderRetriever, bm25_settings
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-from simlm_haystack.settings import docstring_with
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.fusion import FUSION_DOC, RETRIEVAL_DOC, Retrieval, check_retrieval

@@ -12,9 +12,10 @@ from simlm_haystack.backends import Backend
 from simlm_haystack.components.base import canonical_type, register_short_type
 from simlm_haystack.components.bm25_text_embedder import BM25SparseTextEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, docstring_with, settings_arguments
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, settings_arguments
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.fusion import (
