@@ -293,7 +293,7 @@ def test_store_input_checks(tiny_bert: str) -> None:
     assert store.client.count("empty").count == 0  # a bad batch writes nothing
     with pytest.raises(TypeError, match="needs DualEncoderEmbeddings"):
         DualEncoderQdrantVectorStore.from_texts(["a"], embedding=mock.Mock(), location=":memory:")
-    with pytest.raises(TypeError, match="retrieval_mode=HYBRID needs sparse_embedding=.*not NoneType"):
+    with pytest.raises(TypeError, match=r"retrieval_mode=HYBRID needs sparse_embedding=.*not NoneType"):
         DualEncoderQdrantVectorStore.from_texts(["a"], embeddings, location=":memory:", retrieval_mode="hybrid")
 
 

@@ -290,6 +290,21 @@ def test_sparse_mode_is_bm25_and_needs_no_dense_model(
         assert_top_k(search(sparse_reader, query), bm25_scores(small, query), K, rtol=1e-5)
 
 
+def test_each_mode_asks_for_its_embeddings(minilm: DualEncoderEmbeddings) -> None:
+    client = QdrantClient(location=":memory:")
+    client.create_collection("docs", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
+    with pytest.raises(ValueError, match="only used in the SPARSE and HYBRID retrieval modes"):
+        DualEncoderQdrantVectorStore(client, "docs", minilm, sparse_embedding=BM25SparseEmbeddings())
+    with pytest.raises(TypeError, match="needs DualEncoderEmbeddings, not NoneType, in HYBRID mode"):
+        DualEncoderQdrantVectorStore(
+            client, "docs", None, retrieval_mode=HYBRID, sparse_embedding=BM25SparseEmbeddings()
+        )
+    with pytest.raises(TypeError, match=r"retrieval_mode=SPARSE needs sparse_embedding=.*not DualEncoderEmbeddings"):
+        DualEncoderQdrantVectorStore(client, "docs", retrieval_mode=SPARSE, sparse_embedding=minilm)
+    with pytest.raises(ValueError, match="'nope' is not a valid RetrievalMode"):
+        DualEncoderQdrantVectorStore(client, "docs", minilm, retrieval_mode="nope")
+
+
 class WordCounts(SparseEmbeddings):
     """A sparse encoder that is not BM25: each lowercased word's count, under its CRC32."""
 

@@ -140,8 +140,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
 
     ```python
     from langchain_qdrant import RetrievalMode
-    from simlm_haystack.langchain import DualEncoderEmbeddings, DualEncoderQdrantVectorStore
-    from simlm_haystack.langchain.sparse import BM25SparseEmbeddings
+    from simlm_haystack.langchain import BM25SparseEmbeddings, DualEncoderEmbeddings, DualEncoderQdrantVectorStore
 
     embeddings = DualEncoderEmbeddings(model="intfloat/simlm-base-msmarco-finetuned")
     store = DualEncoderQdrantVectorStore.from_documents(
