@@ -355,14 +355,15 @@ def test_sparse_scores_follow_deletes_and_overwrites_even_in_optimised_segments(
     scifact: Corpus, sample_dir: Path, tmp_path: Path
 ) -> None:
     # exact_search_threshold=50: optimize() builds indexed (immutable) segments, whose engine statistics keep
-    # counting deleted and replaced points, even after a reload; the store asks for the IDF afresh.
+    # counting deleted and replaced points, even after a reload; the store asks for the IDF afresh. The dense
+    # side is searched through the HNSW graph here (more points than the threshold).
     store = EdgeDocumentStore(
         path=str(tmp_path), index="docs", embedding_dim=DIM, use_sparse_embeddings=True, exact_search_threshold=50
     )
     documents = scifact_documents(sample_dir, scifact)
     store.write_documents(documents)
     store.finish_writing()
-    assert store._open_shard().info().indexed_vectors_count > 0
+    assert store._open_shard().info().indexed_vectors_count == 2 * len(documents)  # the HNSW graph and the sparse index
     alive = np.ones(len(documents), bool)
     deleted = [i for i in range(len(documents)) if i % 3 == 0]
     store.delete_documents([documents[i].id for i in deleted])
@@ -375,10 +376,21 @@ def test_sparse_scores_follow_deletes_and_overwrites_even_in_optimised_segments(
     now = dataclasses.replace(scifact, sparse=[*scifact.sparse[:1], scifact.sparse[4], *scifact.sparse[2:]])
 
     def check() -> None:
-        for query, _ in now.queries[:10]:
+        search = HybridSearch(prefetch_limit=30)
+        for query, query_dense in now.queries[:10]:
             scores = now.bm25(query, alive)
             expected = {now.ids[i]: scores[i] for i in np.flatnonzero(alive & (scores > 0))}
             assert_top_k(store._query_by_sparse(query, top_k=10), expected, 10, rtol=1e-5)
+            dense_scores = now.dense @ query_dense
+            lists = [
+                checked_ranking(store._query_by_sparse(query, top_k=30), scores, alive & (scores > 0), 30, now),
+                checked_ranking(
+                    store._query_by_embedding(query_dense.tolist(), top_k=30), dense_scores, alive, 30, now
+                ),
+            ]
+            fused_scores = {now.ids[i]: value for i, value in fused(lists, [scores, dense_scores], search).items()}
+            got = store._query_hybrid(query_dense.tolist(), query, top_k=10, search=search)
+            assert_top_k(got, fused_scores, 10, rtol=1e-6)
 
     check()
     store.close()
@@ -724,9 +736,15 @@ def test_killed_hybrid_indexing_resumes_without_loss_or_duplicates(tmp_path: Pat
     fresh.close()
 
 
-def test_collection_file_records_the_sparse_setting(tmp_path: Path) -> None:
+def test_collection_file_records_the_sparse_setting_and_recreating_keeps_it(tmp_path: Path) -> None:
     store = edge_document_store("minilm", embedding_dim=4, path=str(tmp_path), index="h", use_sparse_embeddings=True)
     assert store.use_sparse_embeddings and EdgeDocumentStore.from_dict(store.to_dict()).use_sparse_embeddings
+    document = Document(id="a", embedding=[1.0, 0, 0, 0], sparse_embedding=SparseEmbedding(indices=[7], values=[1.0]))
+    store.write_documents([document])
+    store.delete_all_documents(recreate_index=True)
+    assert store.count_documents() == 0
+    store.write_documents([document])
+    assert [d.id for d in store._query_by_sparse(SparseEmbedding(indices=[7], values=[1.0]))] == ["a"]
     store.close()
     assert json.loads((tmp_path / "h" / "collection.json").read_text()) == {
         "engine": "qdrant-edge",
