@@ -686,7 +686,7 @@ def _hybrid_writer_documents() -> list[Document]:
     ]
 
 
-def test_killed_hybrid_indexing_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+def test_killed_hybrid_writer_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     path = str(tmp_path / "edge")
     script = tmp_path / "writer.py"
     script.write_text(KILLABLE_HYBRID_WRITER)
