@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.stores.edge.collection import read_collection_file
 from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
 from simlm_haystack.stores.edge.hybrid_retriever import EdgeHybridRetriever
 from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever
@@ -28,7 +31,7 @@ def edge_document_store(
     hnsw_ef: int | None = 128,
     exact_search_threshold: int = 10_000,
     on_disk: bool = False,
-    use_sparse_embeddings: bool = False,
+    use_sparse_embeddings: bool | None = None,
 ) -> EdgeDocumentStore:
     """An :class:`EdgeDocumentStore` whose vector size and distance come from the model and its recipe.
 
@@ -45,9 +48,12 @@ def edge_document_store(
     :param on_disk: See :class:`EdgeDocumentStore`.
     :param use_sparse_embeddings: Give the collection a BM25 sparse vector beside the dense one, for sparse
         and hybrid search (see :class:`EdgeDocumentStore`); an existing collection must have been created
-        with the same setting.
+        with the same setting. ``None``: as an existing collection was created, else dense only.
     """
     embedding_dim, similarity = vector_settings(recipe_or_embedder, embedding_dim)
+    if use_sparse_embeddings is None:
+        described = read_collection_file(Path(path) / index) if path is not None else None
+        use_sparse_embeddings = bool((described or {}).get("use_sparse_embeddings", False))
     store = EdgeDocumentStore(
         path=path,
         index=index,
