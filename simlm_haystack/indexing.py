@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import Any
 
 from haystack import Document
 from haystack.components.writers import DocumentWriter
@@ -13,9 +14,13 @@ from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.pipelines import sparse_document_embedder, writer_identity
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.errors import SimlmHaystackError, StoreError
+from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
-from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
+from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval, check_retrieval
+from simlm_haystack.stores.identity import CollectionCheck
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 from simlm_haystack.stores.support import store_support
 
@@ -49,11 +54,14 @@ def _write_with_retries(
     return retrying(lambda: writer.run(documents)["documents_written"])
 
 
+@docstring_with(retrieval_settings=RETRIEVAL_DOC)
 def index_documents(
     documents: Iterable[Document],
     document_embedder: DualEncoderDocumentEmbedder,
     document_store: EmbeddingDocumentStore,
     *,
+    retrieval: Retrieval = "dense",
+    bm25: BM25Settings | dict[str, Any] | None = None,
     chunk_size: int = 1024,
     total: int | None = None,
     progress_bar: bool = True,
@@ -64,9 +72,10 @@ def index_documents(
 ) -> int:
     """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
-    The same two components as :func:`~simlm_haystack.components.pipelines.build_indexing_pipeline`,
-    run directly so that the caller's embedder (a component can belong to only one Pipeline) can be
-    used again afterwards. Writes
+    The same components as :func:`~simlm_haystack.components.pipelines.build_indexing_pipeline`
+    (with ``retrieval="sparse"`` or ``"hybrid"``, BM25 sparse vectors are written beside the dense ones), run
+    directly so that the caller's embedder (a component can belong to only one Pipeline) can be used again
+    afterwards. Writes
     overwrite by id, so a document is never stored twice. With ``skip_existing``, documents already
     stored with the same content and meta are not encoded again: re-running after an interruption
     does only the missing work. Transient store errors are retried with exponential backoff; a
@@ -75,14 +84,18 @@ def index_documents(
 
     Before anything is encoded, the embedder's identity is kept with an empty collection or checked
     against the one kept there (:mod:`simlm_haystack.stores.identity`): a collection filled by another
-    model or recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+    model, recipe or sparse side is an :class:`~simlm_haystack.EncoderMismatchError` unless
+    ``allow_other_encoder``.
 
+    {retrieval_settings}
     :returns: The number of documents written by this call (skipped ones not counted).
     """
+    check_retrieval(retrieval)
     support = store_support(document_store)
+    sparse_embedder = None if retrieval == "dense" else sparse_document_embedder(document_embedder, bm25)
     document_embedder.warm_up()
     CollectionCheck(support.collection_identity(), writes=True, allow_other_encoder=allow_other_encoder).run(
-        EncoderIdentity.of(document_embedder.model, document_embedder.load_encoder())
+        writer_identity(document_embedder, sparse_embedder)
     )
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
@@ -93,6 +106,8 @@ def index_documents(
                 todo = [document for document in chunk if document.id not in done]
                 if todo:
                     embedded = document_embedder.run(todo)["documents"]
+                    if sparse_embedder is not None:
+                        embedded = sparse_embedder.run(embedded)["documents"]
                     written += _write_with_retries(writer, embedded, retries=retries, backoff_seconds=backoff_seconds)
             except SimlmHaystackError:
                 raise  # already says what went wrong (e.g. a model that cannot be loaded)

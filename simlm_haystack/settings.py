@@ -16,14 +16,15 @@ is never written out as a value, and a device that resolves to Haystack's defaul
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from haystack.utils import ComponentDevice, Secret
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
 from simlm_haystack.backends import Backend, check_backend
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import DualEncoder, Precision, load_encoder
 from simlm_haystack.errors import SettingsError
 from simlm_haystack.recipes import Recipe, resolve_recipe, serialize_recipe
@@ -78,29 +79,6 @@ SETTINGS_FIELDS: tuple[str, ...] = (
 def settings_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The settings among a caller's arguments (e.g. its ``locals()``), to pass on as keywords."""
     return {name: arguments[name] for name in SETTINGS_FIELDS}
-
-
-Documented = TypeVar("Documented", bound=Callable[..., Any] | type)
-
-
-def docstring_with(**fragments: str) -> Callable[[Documented], Documented]:
-    """A decorator that replaces each line ``{name}`` of a docstring by ``fragments[name]``, indented as that
-    line is: so that ``help()`` and API docs show every parameter where the signature lists it, while its
-    text is written once (:data:`SETTINGS_DOC`)."""
-
-    def decorate(target: Documented) -> Documented:
-        lines = (target.__doc__ or "").splitlines()
-        for name, fragment in fragments.items():
-            marker = "{" + name + "}"
-            position = next((i for i, line in enumerate(lines) if line.strip() == marker), None)
-            if position is None:
-                raise ValueError(f"{target.__qualname__}'s docstring has no {marker} line")
-            indent = lines[position][: len(lines[position]) - len(lines[position].lstrip())]
-            lines[position : position + 1] = [indent + line if line else "" for line in fragment.splitlines()]
-        target.__doc__ = "\n".join(lines)
-        return target
-
-    return decorate
 
 
 #: :func:`docstring_with` for the settings alone.

@@ -24,10 +24,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.errors import EmptyQueryError, SettingsError
 
 if TYPE_CHECKING:
@@ -47,24 +48,30 @@ class SparseVector:
     values: tuple[float, ...]
 
 
+#: The BM25 settings' documentation, written once for every class that takes them (``docstring_with``).
+BM25_SETTINGS_DOC = """\
+:param k: Term-frequency saturation: how soon repeating a term stops adding to its weight (>= 0).
+:param b: Length normalisation: 0 ignores document length, 1 divides fully by ``length / avg_len``.
+:param avg_len: The average document length in tokens (after stopwords are removed) that ``b`` compares
+    with; fastembed's and Edge's default is 256, not measured on any corpus.
+:param language: The language whose stopwords and Snowball stemmer are used unless ``stopwords`` or
+    ``stemmer`` say otherwise (e.g. ``"english"``, ``"french"``; Edge refuses one it does not know).
+:param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: no stemming; a Snowball
+    language name (``"german"``): that stemmer.
+:param stopwords: ``True``: the stopword list of ``language``; ``False``: none; a language name: that
+    language's list; a list of words: exactly those (compared lowercased).
+:param max_token_len: Tokens longer than this many characters are dropped before stemming (fastembed's
+    40); ``None`` keeps them all."""
+
+
+@docstring_with(bm25_settings=BM25_SETTINGS_DOC)
 @dataclass(frozen=True)
 class BM25Settings:
     """How text becomes BM25 sparse vectors; the defaults are fastembed's ``Qdrant/bm25`` (and Edge's).
 
     Record them with a collection: documents and queries must be encoded with the same settings.
 
-    :param k: Term-frequency saturation: how soon repeating a term stops adding to its weight (>= 0).
-    :param b: Length normalisation: 0 ignores document length, 1 divides fully by ``length / avg_len``.
-    :param avg_len: The average document length in tokens (after stopwords are removed) that ``b`` compares
-        with; fastembed's and Edge's default is 256, not measured on any corpus.
-    :param language: The language whose stopwords and Snowball stemmer are used unless ``stopwords`` or
-        ``stemmer`` say otherwise (e.g. ``"english"``, ``"french"``; Edge refuses one it does not know).
-    :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: no stemming; a Snowball
-        language name (``"german"``): that stemmer.
-    :param stopwords: ``True``: the stopword list of ``language``; ``False``: none; a language name: that
-        language's list; a list of words: exactly those (compared lowercased).
-    :param max_token_len: Tokens longer than this many characters are dropped before stemming (fastembed's
-        40); ``None`` keeps them all.
+    {bm25_settings}
     """
 
     k: float = 1.2
@@ -111,6 +118,11 @@ class BM25Settings:
             raise SettingsError(f"BM25 max_token_len must be a positive integer or None, not {self.max_token_len!r}")
         # Edge knows which languages it has stopwords and stemmers for: ask it now, not at the first document.
         edge_bm25(self)
+
+    @classmethod
+    def of_arguments(cls, arguments: Mapping[str, Any]) -> BM25Settings:
+        """The settings among a caller's arguments (e.g. its ``locals()``: a component's flat signature)."""
+        return cls(**{field.name: arguments[field.name] for field in fields(cls)})
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-able values (stopwords as a list); :meth:`from_dict` reads them back."""

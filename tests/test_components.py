@@ -257,7 +257,8 @@ def test_retriever_takes_every_setting_its_text_embedder_serialises() -> None:
         "encode_kwargs",
         "quantization_ranges",
     }
-    retriever_only = {"document_store", "top_k", "filters", "allow_other_encoder"}
+    search = {"retrieval", "fusion", "rrf_k", "rrf_weights", "prefetch_limit", "bm25"}
+    retriever_only = {"document_store", "top_k", "filters", "allow_other_encoder"} | search
     assert retriever_settings == embedder_settings - sentence_transformers_only | retriever_only
 
 

@@ -265,11 +265,15 @@ def test_search_sends_every_query_vector_through_the_store_retriever(monkeypatch
     retriever = RecordingRetriever()
     built: list[tuple] = []
 
-    def embedding_retriever(document_store: object, *, top_k: int) -> RecordingRetriever:
-        built.append((document_store, top_k))
-        return retriever
+    class Support:  # what store_support answers for this store: its embedding retriever
+        def __init__(self, document_store: object) -> None:
+            self.document_store = document_store
 
-    monkeypatch.setattr("simlm_haystack.evaluation.retrieval.embedding_retriever", embedding_retriever)
+        def embedding_retriever(self, *, top_k: int) -> RecordingRetriever:
+            built.append((self.document_store, top_k))
+            return retriever
+
+    monkeypatch.setattr("simlm_haystack.evaluation.retrieval.store_support", Support)
     store = object()
     run = search(store, {"a": np.array([1.0, 0.0]), "b": [0.0, 1.0]}, top_k=3, progress_bar=False)
     assert built == [(store, 3)]  # one retriever for all queries

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from simlm_haystack.cli.arguments import (
     DEFAULT_PATH_ENGINE,
     add_model_arguments,
+    add_retrieval_argument,
     add_store_arguments,
     positive_int,
 )
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("corpus", help='JSONL with "_id"/"id", "title" and "text"/"content" per line')
     add_model_arguments(index)
     add_store_arguments(index)
+    add_retrieval_argument(index, fusion=False)
     index.add_argument("--chunk-size", type=positive_int, default=1024, help="documents encoded and written at a time")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.add_argument(
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("queries", nargs="+", help="the questions")
     add_model_arguments(search)
     add_store_arguments(search)
+    add_retrieval_argument(search, fusion=True)
     search.add_argument("--top-k", type=positive_int, default=10)
     search.set_defaults(handler=cmd_search)
 
@@ -69,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--reindex", action="store_true", help="encode the corpus again even if it is indexed")
     evaluation.add_argument("--quiet", action="store_true", help="no progress bars")
     add_store_arguments(evaluation)
+    add_retrieval_argument(evaluation, fusion=True)
     # No shared default collection: evaluating replaces what the collection holds (see cmd_eval). New eval
-    # collections stay in local mode until evaluate() searches through components.pipelines.embedding_retriever.
+    # collections stay in local mode: exact search whatever the collection's size.
     evaluation.set_defaults(handler=cmd_eval, index=None, default_engine="local")
 
     push = commands.add_parser(

@@ -68,9 +68,47 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(default_engine=DEFAULT_PATH_ENGINE)
 
 
-def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
+def add_retrieval_argument(parser: argparse.ArgumentParser, *, fusion: bool) -> None:
+    """``--retrieval`` (and, for commands that search, how hybrid search fuses)."""
+    from simlm_haystack.stores.fusion import FUSION_METHODS, RETRIEVALS, HybridSearch
+
+    parser.add_argument(
+        "--retrieval",
+        choices=list(RETRIEVALS),
+        default="dense",
+        help="dense (default): the model's vectors; sparse: BM25; hybrid: both, fused"
+        + ("" if fusion else ". Indexing with sparse or hybrid writes both kinds of vectors"),
+    )
+    if not fusion:
+        return
+    defaults = HybridSearch()
+    parser.add_argument("--fusion", choices=list(FUSION_METHODS), default=defaults.fusion, help="hybrid: rrf or dbsf")
+    parser.add_argument("--rrf-k", type=positive_int, default=defaults.rrf_k, help="hybrid: RRF's constant k")
+    parser.add_argument(
+        "--rrf-weights", type=float, nargs=2, metavar=("SPARSE", "DENSE"), help="hybrid: RRF's weights of the two lists"
+    )
+    parser.add_argument(
+        "--prefetch-limit",
+        type=positive_int,
+        default=defaults.prefetch_limit,
+        help="hybrid: candidates each side brings to the fusion",
+    )
+
+
+def hybrid_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~simlm_haystack.stores.fusion.HybridSearch` the fusion flags describe."""
+    from simlm_haystack.stores.fusion import HybridSearch
+
+    weights = tuple(args.rrf_weights) if args.rrf_weights else None
+    return HybridSearch(fusion=args.fusion, rrf_k=args.rrf_k, rrf_weights=weights, prefetch_limit=args.prefetch_limit)
+
+
+def store_from_args(args: argparse.Namespace, embedder: Any, *, use_sparse_embeddings: bool | None = None) -> Any:
     """The store the arguments describe, sized and distanced from ``embedder``: a Qdrant server for
-    ``--qdrant-url``, else the embedded engine of ``--engine`` (or the one already holding the collection)."""
+    ``--qdrant-url``, else the embedded engine of ``--engine`` (or the one already holding the collection).
+
+    ``use_sparse_embeddings``: a new collection keeps BM25 sparse vectors too; ``None``: as an existing
+    collection is laid out (else dense only)."""
     from haystack.utils import Secret
 
     from simlm_haystack.stores import edge_document_store, qdrant_document_store
@@ -89,17 +127,22 @@ def store_from_args(args: argparse.Namespace, embedder: Any) -> Any:
             url=args.qdrant_url,
             index=args.index,
             api_key=Secret.from_env_var("QDRANT_API_KEY", strict=False),
+            use_sparse_embeddings=use_sparse_embeddings,
             **cluster,
         )
     engine = args.engine or engine_at(args.qdrant_path, args.index) or args.default_engine
     if engine == "local":
-        return qdrant_document_store(embedder, path=args.qdrant_path, index=args.index, **cluster)
+        return qdrant_document_store(
+            embedder, path=args.qdrant_path, index=args.index, use_sparse_embeddings=use_sparse_embeddings, **cluster
+        )
     if cluster:
         raise SimlmHaystackError(
             "--shard-number and --replication-factor shape a server collection: use them with --qdrant-url, "
             "or with `simlm-haystack push` to copy this collection to a cluster"
         )
-    return edge_document_store(embedder, path=args.qdrant_path, index=args.index)
+    return edge_document_store(
+        embedder, path=args.qdrant_path, index=args.index, use_sparse_embeddings=use_sparse_embeddings
+    )
 
 
 def embedder_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from simlm_haystack.cli.arguments import embedder_kwargs, store_from_args
+from simlm_haystack.cli.arguments import embedder_kwargs, hybrid_from_args, store_from_args
 from simlm_haystack.errors import SimlmHaystackError
 
 
@@ -20,7 +20,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.corpus):
         raise SimlmHaystackError(f"{args.corpus}: no such file")
     embedder = DualEncoderDocumentEmbedder(**embedder_kwargs(args), progress_bar=False)
-    store = store_from_args(args, embedder)
+    sparse = args.retrieval != "dense"
+    store = store_from_args(args, embedder, use_sparse_embeddings=sparse or None)
     try:
         embedder.warm_up()
         before = store.count_documents()
@@ -34,6 +35,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             total=count_lines(args.corpus),
             progress_bar=not args.quiet,
             skip_existing=not args.reencode,
+            retrieval=args.retrieval,
             allow_other_encoder=args.allow_other_encoder,
         )
         after = store.count_documents()
@@ -42,7 +44,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(
         f"Wrote {written} documents from {args.corpus} into collection {store.index!r} "
         f"({after} in the collection, {before} before; "
-        f"{embedder.embedding_dim}-d, {store.similarity}, recipe {embedder.recipe.name})"
+        f"{embedder.embedding_dim}-d, {store.similarity}, recipe {embedder.recipe.name}"
+        + (", and BM25 sparse vectors)" if sparse else ")")
     )
     return 0
 
@@ -69,7 +72,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         if store.count_documents() == 0:
             raise SimlmHaystackError(f"Collection {store.index!r} is empty: run `simlm-haystack index` first")
-        pipeline = build_query_pipeline(embedder, store, top_k=args.top_k, allow_other_encoder=args.allow_other_encoder)
+        pipeline = build_query_pipeline(
+            embedder,
+            store,
+            top_k=args.top_k,
+            allow_other_encoder=args.allow_other_encoder,
+            retrieval=args.retrieval,
+            **hybrid_from_args(args).to_dict(),
+        )
         for query in args.queries:
             documents = pipeline.run({"retriever": {"query": query}})["retriever"]["documents"]
             print(f"\n{shown_query(query)}")
@@ -96,8 +106,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.index is None:
         # Its own collection per data set, model and recipe: evaluating replaces what the collection holds.
         model_name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(args.model).name)
-        args.index = f"eval-{collection.path.resolve().name}-{model_name}-{document_embedder.recipe.name}"
-    store = store_from_args(args, document_embedder)
+        # Hybrid collections keep sparse vectors too, under named vectors: their own collection.
+        layout = "" if args.retrieval == "dense" else "-hybrid"
+        args.index = f"eval-{collection.path.resolve().name}-{model_name}-{document_embedder.recipe.name}{layout}"
+    store = store_from_args(args, document_embedder, use_sparse_embeddings=args.retrieval != "dense" or None)
     try:
         result = evaluate(
             document_embedder,
@@ -106,6 +118,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             collection,
             args.split,
             top_k=args.top_k,
+            retrieval=args.retrieval,
+            hybrid=hybrid_from_args(args),
             reindex=args.reindex,
             progress_bar=not args.quiet,
             allow_other_encoder=args.allow_other_encoder,
@@ -113,7 +127,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         store.close()
     counts = result.counts
-    print(f"{args.model} (recipe {result.recipe['name']}) on {collection.path} [{args.split}]")
+    searched = args.retrieval if args.retrieval != "hybrid" else f"hybrid, {args.fusion}"
+    print(f"{args.model} (recipe {result.recipe['name']}, {searched}) on {collection.path} [{args.split}]")
     print(format_table([result], [result.recipe["name"]]))
     print(
         f"{counts['queries']} queries, {counts['documents']} documents, {counts['judgements']} judgements "

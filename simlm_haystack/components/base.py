@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from haystack import component, default_from_dict, default_to_dict
+from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.serialization import generate_qualified_class_name
 
 from simlm_haystack.components.sentence_transformers_settings import (
@@ -32,6 +32,47 @@ def canonical_type(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     if data.get("type") == f"simlm_haystack.{cls.__name__}":
         return {**data, "type": generate_qualified_class_name(cls)}
     return data
+
+
+#: How a document embedder reads a Document: its parameters, documented once (``docstring_with``).
+DOCUMENT_READING_DOC = """\
+:param title_field: The meta field that holds a document's title; ``None`` reads no title.
+:param meta_fields_to_embed: Meta fields put before the content.
+:param embedding_separator: The separator between those fields and the content."""
+
+
+class ReadsDocuments:
+    """How a document embedder (dense or BM25) reads a ``Document``: its title from ``meta[title_field]``, the
+    values of ``meta_fields_to_embed`` joined before the content with ``embedding_separator`` (as Haystack's
+    own embedders do). Subclasses set the three attributes."""
+
+    title_field: str | None
+    meta_fields_to_embed: list[str]
+    embedding_separator: str
+
+    def _title_and_text(self, document: Document) -> tuple[str | None, str]:
+        title = document.meta.get(self.title_field) if self.title_field else None
+        meta_values = [
+            str(document.meta[key]) for key in self.meta_fields_to_embed if document.meta.get(key) is not None
+        ]
+        text = self.embedding_separator.join([*meta_values, document.content or ""])
+        return (None if title is None else str(title)), text
+
+    def _titles_and_texts(self, documents: Any, *, text_embedder: str) -> tuple[list[str | None], list[str]]:
+        """Each document's title and text; a ``TypeError`` naming the first item that is not a ``Document``
+        (``text_embedder``: the component to use for a string instead)."""
+        if not isinstance(documents, list):
+            raise TypeError(
+                f"{type(self).__name__} expects a list of Documents, got {type(documents).__name__}. "
+                f"To embed a string, use {text_embedder}."
+            )
+        for position, document in enumerate(documents):
+            if not isinstance(document, Document):
+                raise TypeError(
+                    f"{type(self).__name__} expects a list of Documents; item {position} is {type(document).__name__}"
+                )
+        read = [self._title_and_text(document) for document in documents]
+        return [title for title, _ in read], [text for _, text in read]
 
 
 class DualEncoderComponentBase(HoldsEncoderSettings):

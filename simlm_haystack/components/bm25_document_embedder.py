@@ -9,12 +9,13 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.dataclasses import SparseEmbedding
 
-from simlm_haystack.components.base import canonical_type, register_short_type
-from simlm_haystack.sparse import BM25Encoder, BM25Settings
+from simlm_haystack.components.base import DOCUMENT_READING_DOC, ReadsDocuments, canonical_type, register_short_type
+from simlm_haystack.docstrings import docstring_with
+from simlm_haystack.sparse import BM25_SETTINGS_DOC, BM25Encoder, BM25Settings
 
 
 @component
-class BM25SparseDocumentEmbedder:
+class BM25SparseDocumentEmbedder(ReadsDocuments):
     """Sets each Document's ``sparse_embedding`` to its BM25 term weights (fastembed's ``Qdrant/bm25`` scheme).
 
     The weights are BM25's term-frequency part; the IDF part comes from the collection, whose sparse
@@ -39,6 +40,7 @@ class BM25SparseDocumentEmbedder:
     ``FastembedSparseDocumentEmbedder(model="Qdrant/bm25")`` makes.
     """
 
+    @docstring_with(bm25_settings=BM25_SETTINGS_DOC, document_reading=DOCUMENT_READING_DOC)
     def __init__(
         self,
         *,
@@ -54,30 +56,11 @@ class BM25SparseDocumentEmbedder:
         embedding_separator: str = "\n",
     ) -> None:
         """
-        :param k: BM25's term-frequency saturation (>= 0): how soon repeating a term stops adding weight.
-        :param b: BM25's length normalisation, from 0 (none) to 1 (full).
-        :param avg_len: The average document length in tokens that ``b`` compares with (default 256,
-            fastembed's and Edge's).
-        :param language: The language of the default stopwords and Snowball stemmer.
-        :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: none; a language name:
-            that language's Snowball stemmer.
-        :param stopwords: ``True``: the stopwords of ``language``; ``False``: none; a language name: that
-            language's stopwords; a list of words: exactly those.
-        :param max_token_len: Tokens longer than this many characters are dropped; ``None`` keeps all.
-        :param title_field: The meta field that holds a document's title; ``None`` reads no title.
-        :param meta_fields_to_embed: Meta fields put before the content.
-        :param embedding_separator: The separator between those fields and the content.
+        {bm25_settings}
+        {document_reading}
         :raises SettingsError: A BM25 setting is out of range or names a language Qdrant Edge lacks.
         """
-        self.settings = BM25Settings(
-            k=k,
-            b=b,
-            avg_len=avg_len,
-            language=language,
-            stemmer=stemmer,
-            stopwords=stopwords,  # type: ignore[arg-type]  # a list is kept as a tuple
-            max_token_len=max_token_len,
-        )
+        self.settings = BM25Settings.of_arguments(locals())
         self.encoder = BM25Encoder(self.settings)
         self.title_field = title_field
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
@@ -101,14 +84,6 @@ class BM25SparseDocumentEmbedder:
     def warm_up(self) -> None:
         """Nothing to load (BM25 has no model); here so that code written for fastembed's embedder runs."""
 
-    def _title_and_text(self, document: Document) -> tuple[str | None, str]:
-        title = document.meta.get(self.title_field) if self.title_field else None
-        meta_values = [
-            str(document.meta[key]) for key in self.meta_fields_to_embed if document.meta.get(key) is not None
-        ]
-        text = self.embedding_separator.join([*meta_values, document.content or ""])
-        return (None if title is None else str(title)), text
-
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
         """Embed Documents; returns new Documents with ``sparse_embedding`` set, the input left untouched.
@@ -117,20 +92,10 @@ class BM25SparseDocumentEmbedder:
         :returns: ``{"documents": [...]}`` in the input order.
         :raises TypeError: ``documents`` is not a list of Documents (the message names the first item that is not).
         """
-        if not isinstance(documents, list):
-            raise TypeError(
-                f"{type(self).__name__} expects a list of Documents, got {type(documents).__name__}. "
-                "To embed a string, use BM25SparseTextEmbedder."
-            )
-        for position, document in enumerate(documents):
-            if not isinstance(document, Document):
-                raise TypeError(
-                    f"{type(self).__name__} expects a list of Documents; item {position} is {type(document).__name__}"
-                )
+        titles, texts = self._titles_and_texts(documents, text_embedder="BM25SparseTextEmbedder")
         if not documents:
             return {"documents": []}
-        titles, texts = zip(*(self._title_and_text(document) for document in documents), strict=True)
-        vectors = self.encoder.encode_documents(list(texts), list(titles))
+        vectors = self.encoder.encode_documents(texts, titles)
         return {
             "documents": [
                 replace(

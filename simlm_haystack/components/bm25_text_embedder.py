@@ -9,7 +9,8 @@ from haystack import component, default_from_dict, default_to_dict
 from haystack.dataclasses import SparseEmbedding
 
 from simlm_haystack.components.base import canonical_type, register_short_type
-from simlm_haystack.sparse import BM25Encoder, BM25Settings
+from simlm_haystack.docstrings import docstring_with
+from simlm_haystack.sparse import BM25_SETTINGS_DOC, BM25Encoder, BM25Settings
 
 
 @component
@@ -31,6 +32,7 @@ class BM25SparseTextEmbedder:
     so it feeds ``QdrantHybridRetriever``'s ``query_sparse_embedding``.
     """
 
+    @docstring_with(bm25_settings=BM25_SETTINGS_DOC)
     def __init__(
         self,
         *,
@@ -47,26 +49,10 @@ class BM25SparseTextEmbedder:
         limit). ``k``, ``b`` and ``avg_len`` do not change a query's vector; they are here so that one set
         of settings serialises for both sides.
 
-        :param k: BM25's term-frequency saturation (>= 0).
-        :param b: BM25's length normalisation, from 0 (none) to 1 (full).
-        :param avg_len: The average document length in tokens that ``b`` compares with.
-        :param language: The language of the default stopwords and Snowball stemmer.
-        :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: none; a language name:
-            that language's Snowball stemmer.
-        :param stopwords: ``True``: the stopwords of ``language``; ``False``: none; a language name: that
-            language's stopwords; a list of words: exactly those.
-        :param max_token_len: Tokens longer than this many characters are dropped; ``None`` keeps all.
+        {bm25_settings}
         :raises SettingsError: A BM25 setting is out of range or names a language Qdrant Edge lacks.
         """
-        self.settings = BM25Settings(
-            k=k,
-            b=b,
-            avg_len=avg_len,
-            language=language,
-            stemmer=stemmer,
-            stopwords=stopwords,  # type: ignore[arg-type]  # a list is kept as a tuple
-            max_token_len=max_token_len,
-        )
+        self.settings = BM25Settings.of_arguments(locals())
         self.encoder = BM25Encoder(self.settings)
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,18 +10,24 @@ from haystack import Document, component
 from haystack.utils import ComponentDevice, Secret
 
 from simlm_haystack.backends import Backend
-from simlm_haystack.components.base import DualEncoderComponentBase, register_short_type
+from simlm_haystack.components.base import (
+    DOCUMENT_READING_DOC,
+    DualEncoderComponentBase,
+    ReadsDocuments,
+    register_short_type,
+)
 from simlm_haystack.components.sentence_transformers_settings import (
     SENTENCE_TRANSFORMERS_DOC,
     SentenceTransformersPrecision,
 )
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, docstring_with
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC
 
 
 @component
-class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
+class DualEncoderDocumentEmbedder(DualEncoderComponentBase, ReadsDocuments):
     """Embeds Documents with a dual encoder, exactly as its recipe says.
 
     The title comes from ``Document.meta[title_field]``: SimLM reads ``(title, text)`` as a token
@@ -44,7 +50,11 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
 
     side = "document"
 
-    @docstring_with(encoder_settings=SETTINGS_DOC, sentence_transformers=SENTENCE_TRANSFORMERS_DOC)
+    @docstring_with(
+        encoder_settings=SETTINGS_DOC,
+        document_reading=DOCUMENT_READING_DOC,
+        sentence_transformers=SENTENCE_TRANSFORMERS_DOC,
+    )
     def __init__(
         self,
         *,
@@ -75,9 +85,7 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         """
         {encoder_settings}
         :param progress_bar: Show a progress bar while embedding.
-        :param title_field: The meta field that holds a document's title; ``None`` reads no title.
-        :param meta_fields_to_embed: Meta fields put before the content.
-        :param embedding_separator: The separator between those fields and the content.
+        {document_reading}
         {sentence_transformers}
         """
         self._configure(locals())
@@ -94,14 +102,6 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
             "embedding_separator": self.embedding_separator,
         }
 
-    def _title_and_text(self, document: Document) -> tuple[str | None, str]:
-        title = document.meta.get(self.title_field) if self.title_field else None
-        meta_values = [
-            str(document.meta[key]) for key in self.meta_fields_to_embed if document.meta.get(key) is not None
-        ]
-        text = self.embedding_separator.join([*meta_values, document.content or ""])
-        return (None if title is None else str(title)), text
-
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:
         """Embed Documents; returns new Documents with ``embedding`` set, the input left untouched.
@@ -109,23 +109,11 @@ class DualEncoderDocumentEmbedder(DualEncoderComponentBase):
         :param documents: The Documents to embed.
         :returns: ``{"documents": [...]}`` in the input order.
         """
-        if not isinstance(documents, list):
-            raise TypeError(
-                f"{type(self).__name__} expects a list of Documents, got {type(documents).__name__}. "
-                "To embed a string, use DualEncoderTextEmbedder."
-            )
-        for position, document in enumerate(documents):
-            if not isinstance(document, Document):
-                raise TypeError(
-                    f"{type(self).__name__} expects a list of Documents; item {position} is {type(document).__name__}"
-                )
+        titles, texts = self._titles_and_texts(documents, text_embedder="DualEncoderTextEmbedder")
         if not documents:
             return {"documents": []}
         encoder = self.load_encoder()
-        titles, texts = zip(*(self._title_and_text(document) for document in documents), strict=True)
-        vectors = encoder.encode(
-            "document", list(texts), list(titles), batch_size=self.batch_size, progress_bar=self.progress_bar
-        )
+        vectors = encoder.encode("document", texts, titles, batch_size=self.batch_size, progress_bar=self.progress_bar)
         return {
             "documents": [
                 replace(document, embedding=vector.tolist())

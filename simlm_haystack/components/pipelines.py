@@ -12,17 +12,21 @@ the query pipeline's one component, the drop-in retriever, checks in its own war
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from haystack import Pipeline
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 
+from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentEmbedder
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.retriever import DualEncoderRetriever
+from simlm_haystack.components.retriever import DualEncoderRetriever, bm25_settings
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-from simlm_haystack.settings import HoldsEncoderSettings
+from simlm_haystack.docstrings import docstring_with
+from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.fusion import FUSION_DOC, RETRIEVAL_DOC, Retrieval, check_retrieval
 from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
@@ -36,17 +40,41 @@ class EncoderCheckedPipeline(Pipeline):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # Pipeline's own arguments, as Pipeline.from_dict passes them
-        self._collection_checks: list[tuple[HoldsEncoderSettings, CollectionCheck]] = []
+        self._collection_checks: list[tuple[CollectionCheck, Callable[[], EncoderIdentity]]] = []
 
-    def add_collection_check(self, embedder: HoldsEncoderSettings, check: CollectionCheck) -> None:
-        """Run ``check`` for ``embedder``'s encoder at every warm-up until it is settled."""
-        self._collection_checks.append((embedder, check))
+    def add_collection_check(self, check: CollectionCheck, identity: Callable[[], EncoderIdentity]) -> None:
+        """Run ``check`` on the ``identity()`` of what the pipeline encodes at every warm-up until it is settled."""
+        self._collection_checks.append((check, identity))
 
     def warm_up(self) -> None:
         """Warm the components up (the embedder loads its model), then check the collections."""
         super().warm_up()
-        for embedder, check in self._collection_checks:
-            check.run(lambda embedder=embedder: EncoderIdentity.of(embedder.model, embedder.load_encoder()))
+        for check, identity in self._collection_checks:
+            check.run(identity)
+
+
+def sparse_document_embedder(
+    document_embedder: DualEncoderDocumentEmbedder, bm25: BM25Settings | dict[str, Any] | None
+) -> BM25SparseDocumentEmbedder:
+    """The BM25 document embedder that reads a document's title and meta as ``document_embedder`` does."""
+    return BM25SparseDocumentEmbedder(
+        **bm25_settings(bm25).to_dict(),
+        title_field=document_embedder.title_field,
+        meta_fields_to_embed=document_embedder.meta_fields_to_embed,
+        embedding_separator=document_embedder.embedding_separator,
+    )
+
+
+def writer_identity(
+    document_embedder: DualEncoderDocumentEmbedder, sparse_embedder: BM25SparseDocumentEmbedder | None
+) -> EncoderIdentity:
+    """The identity a writer keeps with (or checks against) a collection: its dense encoder, and its BM25
+    settings when it writes sparse vectors too (loads the model)."""
+    return EncoderIdentity.of(
+        document_embedder.model,
+        document_embedder.load_encoder(),
+        sparse=sparse_embedder.settings.to_dict() if sparse_embedder is not None else None,
+    )
 
 
 def embedding_retriever(
@@ -57,31 +85,49 @@ def embedding_retriever(
     return store_support(document_store).embedding_retriever(top_k=top_k, filters=filters)
 
 
+@docstring_with(retrieval_settings=RETRIEVAL_DOC)
 def build_indexing_pipeline(
     document_embedder: DualEncoderDocumentEmbedder,
     document_store: EmbeddingDocumentStore,
     *,
+    retrieval: Retrieval = "dense",
+    bm25: BM25Settings | dict[str, Any] | None = None,
     policy: DuplicatePolicy = DuplicatePolicy.OVERWRITE,
     allow_other_encoder: bool = False,
 ) -> EncoderCheckedPipeline:
-    """``embedder -> DocumentWriter(document_store)``; run it with ``{"embedder": {"documents": docs}}``.
+    """``embedder [-> sparse_embedder] -> DocumentWriter(document_store)``; run it with
+    ``{"embedder": {"documents": docs}}``.
 
-    When it warms up, before it encodes anything, the embedder's identity is kept with an empty collection,
-    or checked against the one kept there (:mod:`simlm_haystack.stores.identity`): another model or recipe
-    is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+    With ``retrieval="sparse"`` or ``"hybrid"``, a ``BM25SparseDocumentEmbedder`` (reading titles and meta as the
+    embedder does) adds BM25 sparse vectors beside the dense ones, so that the collection serves all three
+    kinds of search; the store must keep sparse vectors (``use_sparse_embeddings=True``).
+
+    When it warms up, before it encodes anything, the embedder's identity (and the BM25 settings) is kept with
+    an empty collection, or checked against the one kept there (:mod:`simlm_haystack.stores.identity`): another
+    model, recipe or sparse side is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+
+    {retrieval_settings}
     """
+    check_retrieval(retrieval)
     support = store_support(document_store)
+    sparse_embedder = None if retrieval == "dense" else sparse_document_embedder(document_embedder, bm25)
     pipeline = EncoderCheckedPipeline()
     pipeline.add_component("embedder", document_embedder)
     pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
-    pipeline.connect("embedder.documents", "writer.documents")
+    if sparse_embedder is None:
+        pipeline.connect("embedder.documents", "writer.documents")
+    else:
+        pipeline.add_component("sparse_embedder", sparse_embedder)
+        pipeline.connect("embedder.documents", "sparse_embedder.documents")
+        pipeline.connect("sparse_embedder.documents", "writer.documents")
     pipeline.add_collection_check(
-        document_embedder,
         CollectionCheck(support.collection_identity, writes=True, allow_other_encoder=allow_other_encoder),
+        lambda: writer_identity(document_embedder, sparse_embedder),
     )
     return pipeline
 
 
+@docstring_with(retrieval_settings=RETRIEVAL_DOC, fusion_settings=FUSION_DOC)
 def build_query_pipeline(
     text_embedder: DualEncoderTextEmbedder,
     document_store: EmbeddingDocumentStore,
@@ -89,6 +135,7 @@ def build_query_pipeline(
     top_k: int = 10,
     filters: dict[str, Any] | None = None,
     allow_other_encoder: bool = False,
+    **search: Any,
 ) -> Pipeline:
     """A pipeline of one component, ``"retriever"``: a :class:`~simlm_haystack.DualEncoderRetriever` around
     ``text_embedder`` and the store's own retriever (see :func:`embedding_retriever`). Run it with
@@ -105,10 +152,20 @@ def build_query_pipeline(
     Haystack's runtime ``Component`` protocol: about 6 ms a query for 384 floats, BENCHMARKS.md "Query
     latency"). The retriever passes the vector from its embedder to its store retriever directly. A pipeline
     you wire yourself from ``DualEncoderTextEmbedder`` and a store retriever works too, and pays that copy.
+
+    ``search`` are the retriever's search settings:
+
+    {retrieval_settings}
+    {fusion_settings}
     """
     pipeline = Pipeline()
     retriever = DualEncoderRetriever.from_embedder(
-        text_embedder, document_store, top_k=top_k, filters=filters, allow_other_encoder=allow_other_encoder
+        text_embedder,
+        document_store,
+        top_k=top_k,
+        filters=filters,
+        allow_other_encoder=allow_other_encoder,
+        **search,
     )
     pipeline.add_component("retriever", retriever)
     return pipeline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -9,24 +10,42 @@ from haystack.utils import ComponentDevice, Secret
 
 from simlm_haystack.backends import Backend
 from simlm_haystack.components.base import canonical_type, register_short_type
+from simlm_haystack.components.bm25_text_embedder import BM25SparseTextEmbedder
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, docstring_with, settings_arguments
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, settings_arguments
+from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.fusion import (
+    FUSION_DOC,
+    RETRIEVAL_DOC,
+    FusionMethod,
+    HybridSearch,
+    Retrieval,
+    check_retrieval,
+)
 from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
 
+def bm25_settings(bm25: BM25Settings | dict[str, Any] | None) -> BM25Settings:
+    """The BM25 settings given as settings, as their dict, or not at all (the defaults)."""
+    return bm25 if isinstance(bm25, BM25Settings) else BM25Settings.from_dict(bm25 or {})
+
+
 @component
 class DualEncoderRetriever:
-    """Embeds a query with :class:`DualEncoderTextEmbedder` and searches Qdrant (or Qdrant Edge) with it.
+    """Embeds a query and searches Qdrant (or Qdrant Edge) with it: by its dense vector
+    (:class:`DualEncoderTextEmbedder`), its BM25 sparse vector (``BM25SparseTextEmbedder``), or both, fused.
 
     Replaces a retriever in an existing RAG pipeline: it takes ``query`` (plus optional ``filters`` and
-    ``top_k``) and returns ``documents``. It composes its two parts as Haystack's ``TextEmbeddingRetriever``
+    ``top_k``) and returns ``documents``. It composes its parts as Haystack's ``TextEmbeddingRetriever``
     does, calling them directly (no inner ``Pipeline``, whose copies of every input would cost more than the
-    search), and adds what that one cannot: flat encoder settings (so that the YAML swap and serialisation
-    stay those of the embedders) and the check of the collection's encoder identity when it warms up.
+    search), and adds what that one cannot: a sparse side, flat encoder settings (so that the YAML swap and
+    serialisation stay those of the embedders) and the check of the collection's encoder identity when it
+    warms up. The store names its own retriever for each kind of search.
 
     ```python
     from simlm_haystack import DualEncoderRetriever, qdrant_document_store
@@ -38,7 +57,7 @@ class DualEncoderRetriever:
     ```
     """
 
-    @docstring_with(encoder_settings=SETTINGS_DOC)
+    @docstring_with(retrieval_settings=RETRIEVAL_DOC, fusion_settings=FUSION_DOC, encoder_settings=SETTINGS_DOC)
     def __init__(
         self,
         *,
@@ -47,6 +66,12 @@ class DualEncoderRetriever:
         recipe: str | Recipe | dict[str, Any] | None = None,
         top_k: int = 10,
         filters: dict[str, Any] | None = None,
+        retrieval: Retrieval = "dense",
+        fusion: FusionMethod = HybridSearch.fusion,
+        rrf_k: int = HybridSearch.rrf_k,
+        rrf_weights: list[float] | None = None,
+        prefetch_limit: int = HybridSearch.prefetch_limit,
+        bm25: BM25Settings | dict[str, Any] | None = None,
         device: ComponentDevice | None = None,
         token: Secret | None = HF_TOKEN,
         precision: Precision = "exact",
@@ -67,15 +92,34 @@ class DualEncoderRetriever:
             differs from this one, with a warning; otherwise that is an
             :class:`~simlm_haystack.EncoderMismatchError` when the retriever warms up, before any query is
             encoded (see :mod:`simlm_haystack.stores.identity`).
+        {retrieval_settings}
+        {fusion_settings}
         {encoder_settings}
         """
+        check_retrieval(retrieval)
         self.text_embedder = DualEncoderTextEmbedder(**settings_arguments(locals()))
         self.document_store = document_store
         self.top_k = top_k
         self.filters = filters
+        self.retrieval = retrieval
+        self.search = HybridSearch(
+            fusion=fusion,
+            rrf_k=rrf_k,
+            rrf_weights=tuple(rrf_weights) if rrf_weights is not None else None,  # type: ignore[arg-type]
+            prefetch_limit=prefetch_limit,
+        )
+        self.bm25 = bm25
+        self.sparse_embedder = (
+            None if retrieval == "dense" else BM25SparseTextEmbedder(**bm25_settings(bm25).to_dict())
+        )
         self.allow_other_encoder = allow_other_encoder
         support = store_support(document_store)
-        self.retriever = support.embedding_retriever(top_k=top_k, filters=filters)
+        if retrieval == "dense":
+            self.retriever = support.embedding_retriever(top_k=top_k, filters=filters)
+        elif retrieval == "sparse":
+            self.retriever = support.sparse_retriever(top_k=top_k, filters=filters)
+        else:
+            self.retriever = support.hybrid_retriever(top_k=top_k, filters=filters, search=self.search)
         self._collection_check = CollectionCheck(
             support.collection_identity, writes=False, allow_other_encoder=allow_other_encoder
         )
@@ -89,24 +133,48 @@ class DualEncoderRetriever:
         top_k: int = 10,
         filters: dict[str, Any] | None = None,
         allow_other_encoder: bool = False,
+        **search: Any,
     ) -> DualEncoderRetriever:
         """A retriever around an existing text embedder (its settings, and its model if loaded: e.g. one made
-        with ``DualEncoderTextEmbedder.from_encoder`` around the model a trainer is training)."""
+        with ``DualEncoderTextEmbedder.from_encoder`` around the model a trainer is training); ``search`` are
+        the search settings (``retrieval``, ``fusion``, ``rrf_k``, ``rrf_weights``, ``prefetch_limit``, ``bm25``)."""
         retriever = cls(
             **text_embedder.settings.arguments(),
             document_store=document_store,
             top_k=top_k,
             filters=filters,
             allow_other_encoder=allow_other_encoder,
+            **search,
         )
         retriever.text_embedder = text_embedder
         return retriever
 
+    @property
+    def uses_dense(self) -> bool:
+        return self.retrieval != "sparse"
+
     def warm_up(self) -> None:
-        """Load the query encoder, then check the collection against it (once settled, this costs nothing)."""
-        embedder = self.text_embedder
-        embedder.warm_up()
-        self._collection_check.run(lambda: EncoderIdentity.of(embedder.model, embedder.load_encoder()))
+        """Load the query encoder (unless the search is sparse alone), then check the collection against what
+        this retriever encodes (once settled, this costs nothing)."""
+        if self.uses_dense:
+            self.text_embedder.warm_up()
+        self._collection_check.run(self._identity)
+
+    def _identity(self) -> EncoderIdentity:
+        dense = self.text_embedder if self.uses_dense else None
+        return EncoderIdentity.of(
+            dense.model if dense else None,
+            dense.load_encoder() if dense else None,
+            sparse=self.sparse_embedder.settings.to_dict() if self.sparse_embedder else None,
+        )
+
+    def _query_vectors(self, query: str) -> dict[str, Any]:
+        vectors: dict[str, Any] = {}
+        if self.sparse_embedder is not None:  # first: its EmptyQueryError costs no forward pass
+            vectors["query_sparse_embedding"] = self.sparse_embedder.run(text=query)["sparse_embedding"]
+        if self.uses_dense:
+            vectors["query_embedding"] = self.text_embedder.run(text=query)["embedding"]
+        return vectors
 
     @component.output_types(documents=list[Document])
     def run(
@@ -120,8 +188,7 @@ class DualEncoderRetriever:
         :returns: ``{"documents": [...]}``, best first.
         """
         self.warm_up()
-        embedding = self.text_embedder.run(text=query)["embedding"]
-        return self.retriever.run(query_embedding=embedding, filters=filters, top_k=top_k)
+        return self.retriever.run(**self._query_vectors(query), filters=filters, top_k=top_k)
 
     @component.output_types(documents=list[Document])
     async def run_async(
@@ -129,8 +196,8 @@ class DualEncoderRetriever:
     ) -> dict[str, list[Document]]:
         """Like :meth:`run`, without blocking the event loop (each part's ``run_async``)."""
         self.warm_up()
-        embedding = (await self.text_embedder.run_async(text=query))["embedding"]
-        return await self.retriever.run_async(query_embedding=embedding, filters=filters, top_k=top_k)
+        vectors = await asyncio.to_thread(self._query_vectors, query)
+        return await self.retriever.run_async(**vectors, filters=filters, top_k=top_k)
 
     def close(self) -> None:
         """Close the document store's Qdrant client (a local store's folder lock is released)."""
@@ -147,6 +214,9 @@ class DualEncoderRetriever:
             document_store=self.document_store,
             top_k=self.top_k,
             filters=self.filters,
+            retrieval=self.retrieval,
+            **self.search.to_dict(),
+            bm25=self.bm25,
             allow_other_encoder=self.allow_other_encoder,
             **self.text_embedder.settings.to_dict(),
         )

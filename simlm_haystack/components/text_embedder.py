@@ -14,9 +14,10 @@ from simlm_haystack.components.sentence_transformers_settings import (
     SENTENCE_TRANSFORMERS_DOC,
     SentenceTransformersPrecision,
 )
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import Precision
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, docstring_with
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC
 
 
 @component

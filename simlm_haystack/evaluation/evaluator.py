@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
+from simlm_haystack.components.retriever import bm25_settings
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.evaluation.data import BeirCollection, load_beir
 from simlm_haystack.evaluation.index import ensure_indexed
 from simlm_haystack.evaluation.provenance import describe_store, versions
-from simlm_haystack.evaluation.retrieval import Run, encode_queries, search
+from simlm_haystack.evaluation.retrieval import Run, encode_queries, encode_sparse_queries, search
 from simlm_haystack.evaluation.scoring import DEFAULT_MEASURES, calc_metrics
+from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.fusion import HybridSearch, Retrieval, check_retrieval
 from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
@@ -45,6 +49,7 @@ class EvaluationResult:
     reused_index: bool
     store: dict[str, Any]
     versions: dict[str, str]
+    search: dict[str, Any] = field(default_factory=lambda: {"retrieval": "dense"})
     run: Run = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,6 +61,7 @@ class EvaluationResult:
             "collection": self.collection,
             "split": self.split,
             "top_k": self.top_k,
+            "search": self.search,
             "counts": self.counts,
             "timings": self.timings,
             "reused_index": self.reused_index,
@@ -74,6 +80,9 @@ def evaluate(
     *,
     top_k: int = 1000,
     measures: Sequence[str] = DEFAULT_MEASURES,
+    retrieval: Retrieval = "dense",
+    bm25: BM25Settings | dict[str, Any] | None = None,
+    hybrid: HybridSearch | None = None,
     reindex: bool = False,
     chunk_size: int = 1024,
     progress_bar: bool = True,
@@ -88,6 +97,11 @@ def evaluate(
     :param split: The qrels split whose queries are evaluated.
     :param top_k: Documents retrieved per query; recall is measured up to this depth.
     :param measures: ir-measures names; the defaults are nDCG@10, RR@10 (MRR@10), R@100 and R@1000.
+    :param retrieval: ``"dense"``, ``"sparse"`` (BM25) or ``"hybrid"``; sparse and hybrid need a store that keeps
+        sparse vectors (``use_sparse_embeddings=True``). Such a store is indexed with them whatever is searched,
+        so that every kind of search is evaluated on one collection.
+    :param bm25: The BM25 settings (defaults: fastembed's ``Qdrant/bm25``).
+    :param hybrid: How hybrid search fuses (:class:`~simlm_haystack.stores.fusion.HybridSearch`; its defaults).
     :param reindex: Encode and write the corpus even if the collection already holds it.
     :param chunk_size: Documents encoded and written at a time.
     :param progress_bar: Show progress bars for indexing, query encoding and searching.
@@ -97,25 +111,59 @@ def evaluate(
     """
     if not isinstance(collection, BeirCollection):
         collection = load_beir(collection, splits=[split])
+    check_retrieval(retrieval)
+    # The index follows the store: a store that keeps sparse vectors gets them whatever this search reads, so
+    # that dense, BM25 and hybrid evaluations share one indexed collection.
+    keeps_sparse = bool(getattr(document_store, "use_sparse_embeddings", False))
+    if retrieval != "dense" and not keeps_sparse:
+        raise CollectionMismatchError(
+            f"retrieval={retrieval!r} searches BM25 sparse vectors, which collection {document_store.index!r} does "
+            "not keep: make the store with use_sparse_embeddings=True"
+        )
+    bm25 = bm25_settings(bm25) if keeps_sparse else None
+    hybrid = (hybrid or HybridSearch()) if retrieval == "hybrid" else None
     qrels = collection.split(split)
     queries = collection.judged_queries(split)
     index = ensure_indexed(
         document_embedder,
         document_store,
         collection.documents,
+        retrieval="hybrid" if keeps_sparse else "dense",
+        bm25=bm25,
         reindex=reindex,
         chunk_size=chunk_size,
         progress_bar=progress_bar,
     )
+    uses_dense = retrieval != "sparse"
+    if uses_dense:
+        text_embedder.warm_up()
     CollectionCheck(
         store_support(document_store).collection_identity(), writes=False, allow_other_encoder=allow_other_encoder
-    ).run(EncoderIdentity.of(text_embedder.model, text_embedder.load_encoder()))
+    ).run(
+        EncoderIdentity.of(
+            text_embedder.model if uses_dense else None,
+            text_embedder.load_encoder() if uses_dense else None,
+            sparse=bm25.to_dict() if retrieval != "dense" and bm25 is not None else None,
+        )
+    )
     start = time.perf_counter()
-    query_embeddings = encode_queries(text_embedder, list(queries.values()), progress_bar=progress_bar)
+    dense = sparse = None
+    if uses_dense:
+        dense = dict(
+            zip(queries, encode_queries(text_embedder, list(queries.values()), progress_bar=progress_bar), strict=True)
+        )
+    if retrieval != "dense" and bm25 is not None:
+        sparse = dict(zip(queries, encode_sparse_queries(bm25, list(queries.values())), strict=True))
     encode_queries_seconds = time.perf_counter() - start
     start = time.perf_counter()
     run = search(
-        document_store, dict(zip(queries, query_embeddings, strict=True)), top_k=top_k, progress_bar=progress_bar
+        document_store,
+        dense,
+        query_sparse_embeddings=sparse,
+        retrieval=retrieval,
+        hybrid=hybrid,
+        top_k=top_k,
+        progress_bar=progress_bar,
     )
     search_seconds = time.perf_counter() - start
     metrics = calc_metrics(qrels, run, measures)
@@ -147,6 +195,11 @@ def evaluate(
         reused_index=index.reused,
         store=describe_store(document_store),
         versions=versions(),
+        search={
+            "retrieval": retrieval,
+            **({"bm25": bm25.to_dict()} if retrieval != "dense" and bm25 is not None else {}),
+            **(hybrid.to_dict() if hybrid is not None else {}),
+        },
         run=run,
     )
 

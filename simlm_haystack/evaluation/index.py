@@ -33,6 +33,8 @@ from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbed
 from simlm_haystack.evaluation.inference import eval_mode
 from simlm_haystack.fingerprint import cached_model_fingerprint
 from simlm_haystack.indexing import index_documents
+from simlm_haystack.sparse import BM25Settings
+from simlm_haystack.stores.fusion import Retrieval
 from simlm_haystack.stores.identity import EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
@@ -54,13 +56,16 @@ class IndexReport:
     write_seconds: float = 0.0
 
 
-def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents: Sequence[Document]) -> str:
+def index_fingerprint(
+    document_embedder: DualEncoderDocumentEmbedder, documents: Sequence[Document], bm25: BM25Settings | None = None
+) -> str:
     """A digest of everything that decides the stored vectors and documents.
 
     The model enters through :func:`~simlm_haystack.fingerprint.cached_model_fingerprint` (its weights and
     tokenizer, not its name: a trainer that updates a checkpoint in place or in memory gets a new
     fingerprint, so the next evaluation re-encodes instead of reusing stale vectors); then the
-    embedder's settings that change a vector, and every document's id, content and meta.
+    embedder's settings that change a vector, the BM25 settings of the sparse vectors (if any), and every
+    document's id, content and meta.
     """
     encoder = document_embedder.load_encoder()
     digest = hashlib.blake2b(digest_size=16)
@@ -71,6 +76,7 @@ def index_fingerprint(document_embedder: DualEncoderDocumentEmbedder, documents:
         "title_field": document_embedder.title_field,
         "meta_fields_to_embed": document_embedder.meta_fields_to_embed,
         "embedding_separator": document_embedder.embedding_separator,
+        **({"bm25": bm25.to_dict()} if bm25 is not None else {}),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for document in documents:
@@ -106,6 +112,8 @@ def ensure_indexed(
     document_store: QdrantDocumentStore,
     documents: Sequence[Document],
     *,
+    retrieval: Retrieval = "dense",
+    bm25: BM25Settings | None = None,
     reindex: bool = False,
     chunk_size: int = 1024,
     progress_bar: bool = True,
@@ -117,10 +125,13 @@ def ensure_indexed(
     and writes the corpus through :func:`~simlm_haystack.indexing.index_documents`. An interrupted
     earlier run of the same fingerprint is completed, not restarted.
 
+    With ``retrieval="sparse"`` or ``"hybrid"`` the documents get BM25 sparse vectors (``bm25``) too.
+
     The collection belongs to the evaluation: other documents in it are deleted.
     """
+    sparse = (bm25 or BM25Settings()) if retrieval != "dense" else None
     with eval_mode(document_embedder):
-        fingerprint = index_fingerprint(document_embedder, documents)
+        fingerprint = index_fingerprint(document_embedder, documents, sparse)
         stored = document_store.count_documents()
         tagged = (
             document_store.count_documents_by_filter(
@@ -133,7 +144,11 @@ def ensure_indexed(
             collection = store_support(document_store).collection_identity()
             if collection.identity() is None:  # indexed before collections kept their encoder's identity
                 # This encoder filled it: every document carries its fingerprint.
-                identity = EncoderIdentity.of(document_embedder.model, document_embedder.load_encoder())
+                identity = EncoderIdentity.of(
+                    document_embedder.model,
+                    document_embedder.load_encoder(),
+                    sparse=sparse.to_dict() if sparse is not None else None,
+                )
                 collection.write(identity.to_dict())
             logger.info(
                 "Collection %r already holds this corpus with fingerprint %s", document_store.index, fingerprint
@@ -153,6 +168,8 @@ def ensure_indexed(
             (replace(document, meta={**document.meta, FINGERPRINT_FIELD: fingerprint}) for document in documents),
             timed,  # type: ignore[arg-type]  # duck-typed: index_documents only calls run()
             document_store,
+            retrieval=retrieval,
+            bm25=sparse,
             chunk_size=chunk_size,
             total=len(documents),
             progress_bar=progress_bar,

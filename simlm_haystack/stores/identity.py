@@ -63,54 +63,92 @@ _warned_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class EncoderIdentity:
-    """What decides a collection's vectors: the model's weights (by fingerprint) and the recipe.
+    """What decides a collection's vectors: the dense model's weights (by fingerprint) and recipe, and the
+    settings of the BM25 sparse side where there is one.
 
-    :param model: The model as its embedder was given it (a hub id or a path); shown, not compared.
+    :param model: The model as its embedder was given it (a hub id or a path); shown, not compared. None for
+        a reader that uses the sparse side alone.
     :param fingerprint: :func:`~simlm_haystack.fingerprint.model_fingerprint` of the weights and tokenizer.
     :param recipe: The recipe's ``name`` and its :data:`VECTOR_FIELDS`.
+    :param sparse: The sparse side's settings (:meth:`simlm_haystack.sparse.BM25Settings.to_dict`); None for a
+        dense-only collection, writer or reader.
     """
 
-    model: str
-    fingerprint: str
-    recipe: dict[str, Any]
+    model: str | None
+    fingerprint: str | None
+    recipe: dict[str, Any] | None
+    sparse: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, model: str, encoder: DualEncoder) -> EncoderIdentity:
-        """The identity of a loaded encoder, its model named as its embedder was given it."""
+    def of(
+        cls, model: str | None, encoder: DualEncoder | None, sparse: dict[str, Any] | None = None
+    ) -> EncoderIdentity:
+        """The identity of a loaded dense encoder (its model named as its embedder was given it; None for none)
+        and of the sparse side's settings (None for none)."""
+        if encoder is None:
+            return cls(model=None, fingerprint=None, recipe=None, sparse=sparse)
         loaded = encoder.loaded
         recipe = encoder.recipe.to_dict()
         return cls(
             model=str(model),
             fingerprint=cached_model_fingerprint(loaded.model, loaded.tokenizer),
             recipe={"name": recipe["name"], **{name: recipe[name] for name in VECTOR_FIELDS}},
+            sparse=sparse,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "fingerprint": self.fingerprint, "recipe": dict(self.recipe)}
+        data: dict[str, Any] = {"model": self.model, "fingerprint": self.fingerprint, "recipe": self.recipe}
+        if self.sparse is not None:  # dense-only identities keep the form they had before the sparse side existed
+            data["sparse"] = dict(self.sparse)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> EncoderIdentity:
         try:
-            return cls(model=str(data["model"]), fingerprint=str(data["fingerprint"]), recipe=dict(data["recipe"]))
-        except (KeyError, TypeError, ValueError) as error:
+            sparse = data.get("sparse")
+            return cls(
+                model=None if data["model"] is None else str(data["model"]),
+                fingerprint=None if data["fingerprint"] is None else str(data["fingerprint"]),
+                recipe=None if data["recipe"] is None else dict(data["recipe"]),
+                sparse=None if sparse is None else dict(sparse),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise StoreError(f"{where} has a malformed {METADATA_KEY!r} entry ({error!r}): {data!r}") from None
 
-    def differences(self, other: EncoderIdentity) -> list[str]:
-        """What differs between the vectors of ``self`` and of ``other`` (empty: the same vectors)."""
-        found = ["the model weights"] if self.fingerprint != other.fingerprint else []
-        fields = [
-            f"{name} ({self.recipe.get(name)!r} vs {other.recipe.get(name)!r})"
-            for name in VECTOR_FIELDS
-            if self.recipe.get(name) != other.recipe.get(name)
-        ]
-        if fields:
-            found.append("the recipe's " + ", ".join(fields))
+    def differences(self, other: EncoderIdentity, *, reading: bool = False) -> list[str]:
+        """What differs between the vectors of ``self`` (a collection's) and of ``other`` (empty: the same).
+
+        A writer must match on both sides. A reader (``reading``) is compared only on the sides it uses: a dense
+        query needs the same dense encoder, a sparse or hybrid one the same sparse side."""
+        found = []
+        if not (reading and other.fingerprint is None):
+            if self.fingerprint != other.fingerprint:
+                found.append("the model weights" if self.fingerprint and other.fingerprint else "the dense side")
+            fields = [
+                f"{name} ({(self.recipe or {}).get(name)!r} vs {(other.recipe or {}).get(name)!r})"
+                for name in VECTOR_FIELDS
+                if self.recipe and other.recipe and self.recipe.get(name) != other.recipe.get(name)
+            ]
+            if fields:
+                found.append("the recipe's " + ", ".join(fields))
+        if not (reading and other.sparse is None) and self.sparse != other.sparse:
+            found.append(f"the BM25 sparse side ({_describe_sparse(self.sparse)} vs {_describe_sparse(other.sparse)})")
         return found
 
     def describe(self) -> str:
-        return (
-            f"model {self.model!r}, recipe {self.recipe.get('name')!r}, weights {self.fingerprint[:SHORT_FINGERPRINT]}"
+        dense = (
+            f"model {self.model!r}, recipe {(self.recipe or {}).get('name')!r}, "
+            f"weights {self.fingerprint[:SHORT_FINGERPRINT]}"
+            if self.fingerprint
+            else "no dense model"
         )
+        return dense + (", and BM25 sparse vectors" if self.sparse is not None else "")
+
+
+def _describe_sparse(sparse: dict[str, Any] | None) -> str:
+    if sparse is None:
+        return "none"
+    return ", ".join(f"{name}={value!r}" for name, value in sorted(sparse.items()))
 
 
 @dataclass(frozen=True)
@@ -179,7 +217,7 @@ def check_identity(
                 identity.describe(),
             )
         return True
-    differences = recorded.differences(identity)
+    differences = recorded.differences(identity, reading=not writes)
     if not differences:
         return True
     if allow_other_encoder:

@@ -6,13 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
+from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever, QdrantSparseEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, get_recipe
+from simlm_haystack.stores.fusion import HybridSearch
 from simlm_haystack.stores.identity import CollectionIdentity, qdrant_collection_identity
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def qdrant_document_store(
     url: str | None = None,
     index: str = "Document",
     embedding_dim: int | None = None,
+    use_sparse_embeddings: bool | None = None,
     check_collection: bool = True,
     **kwargs: Any,
 ) -> QdrantDocumentStore:
@@ -70,6 +72,10 @@ def qdrant_document_store(
     :param url: A Qdrant server or cluster; pass ``api_key=Secret.from_env_var(...)`` for Qdrant Cloud.
     :param index: The collection name.
     :param embedding_dim: The vector size; required with a recipe, checked against an embedder's model.
+    :param use_sparse_embeddings: Keep BM25 sparse vectors beside the dense ones, for sparse and hybrid search:
+        qdrant-haystack's layout (named vectors ``"text-dense"`` and ``"text-sparse"``), with the IDF modifier
+        on the sparse one (``sparse_idf=True``) so that Qdrant scores BM25. ``None``: as an existing collection
+        is laid out (looked up only with ``check_collection``), else dense only.
     :param check_collection: Open the collection now, so that an existing one with another size or
         distance is an error before anything is written.
     :param kwargs: Any other ``QdrantDocumentStore`` argument (``shard_number``,
@@ -81,6 +87,12 @@ def qdrant_document_store(
     if location is None and path is None and url is None:
         location = ":memory:"
     kwargs.setdefault("progress_bar", False)
+    if use_sparse_embeddings is None:
+        use_sparse_embeddings = check_collection and _has_sparse_vectors(
+            location=location, path=path, url=url, index=index, **kwargs
+        )
+    if use_sparse_embeddings:
+        kwargs.setdefault("sparse_idf", True)
     store = QdrantDocumentStore(
         location=location,
         path=path,
@@ -88,11 +100,33 @@ def qdrant_document_store(
         index=index,
         embedding_dim=embedding_dim,
         similarity=similarity,
+        use_sparse_embeddings=use_sparse_embeddings,
         **kwargs,
     )
     if check_collection:
         check_store(store)
     return store
+
+
+def _has_sparse_vectors(*, location: str | None, path: str | None, url: str | None, index: str, **kwargs: Any) -> bool:
+    """Whether an existing collection keeps qdrant-haystack's sparse vector (False where there is none yet)."""
+    if location == ":memory:":
+        return False  # a new in-memory client holds no collection
+    from qdrant_client import QdrantClient
+
+    api_key = kwargs.get("api_key")
+    key = api_key.resolve_value() if api_key is not None else None
+    client = QdrantClient(path=path, url=url, api_key=key, timeout=kwargs.get("timeout"))
+    try:
+        if not client.collection_exists(index):
+            return False
+        return "text-sparse" in (client.get_collection(index).config.params.sparse_vectors or {})
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        raise StoreError(f"Cannot reach Qdrant at {url}: {error}") from error
+    finally:
+        client.close()  # local mode locks its folder while a client is open
 
 
 def check_store(store: QdrantDocumentStore) -> None:
@@ -179,6 +213,38 @@ class QdrantStoreSupport:
     def embedding_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any:
         """qdrant-haystack's ``QdrantEmbeddingRetriever`` on the store."""
         return QdrantEmbeddingRetriever(document_store=self.document_store, top_k=top_k, filters=filters)
+
+    def _require_sparse(self, what: str) -> None:
+        if not self.document_store.use_sparse_embeddings:
+            raise CollectionMismatchError(
+                f"Qdrant collection {self.document_store.index!r} keeps no sparse vectors, so it cannot be searched "
+                f"{what}: index it with retrieval='hybrid' (CLI: index --retrieval hybrid) into a store made with "
+                "use_sparse_embeddings=True"
+            )
+
+    def sparse_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any:
+        """qdrant-haystack's ``QdrantSparseEmbeddingRetriever`` (BM25 with the collection's IDF)."""
+        self._require_sparse("by BM25")
+        return QdrantSparseEmbeddingRetriever(document_store=self.document_store, top_k=top_k, filters=filters)
+
+    def hybrid_retriever(
+        self, *, top_k: int = 10, filters: dict[str, Any] | None = None, search: HybridSearch | None = None
+    ) -> Any:
+        """A ``QdrantHybridRetriever`` whose prefetches bring ``search.prefetch_limit`` candidates each, fused as
+        ``search`` says (:class:`~simlm_haystack.stores.qdrant_hybrid.QdrantHybridSearchRetriever`)."""
+        from simlm_haystack.stores.qdrant_hybrid import QdrantHybridSearchRetriever  # it imports this module's layer
+
+        self._require_sparse("hybrid")
+        search = search or HybridSearch()
+        return QdrantHybridSearchRetriever(
+            document_store=self.document_store,
+            top_k=top_k,
+            filters=filters,
+            rrf_k=search.rrf_k,
+            rrf_weights=list(search.rrf_weights) if search.rrf_weights is not None else None,
+            fusion=search.fusion,
+            prefetch_limit=search.prefetch_limit,
+        )
 
     def finish_writing(self) -> None:
         """Tell the user when qdrant-client's local mode, which searches one by one, has grown too large."""

@@ -12,18 +12,25 @@ from typing import Any, Protocol, runtime_checkable
 
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
+from simlm_haystack.stores.fusion import HybridSearch
 from simlm_haystack.stores.identity import CollectionIdentity, EncoderIdentity
 from simlm_haystack.stores.qdrant import QdrantStoreSupport
 
 
 @runtime_checkable
 class StoreSupport(Protocol):
-    """A store's answers: where it keeps its collection's encoder identity, which retriever searches it, and
-    what it does after a bulk write."""
+    """A store's answers: where it keeps its collection's encoder identity, which retriever searches it by a
+    dense vector, a sparse one or both fused (:class:`HybridSearch`), and what it does after a bulk write."""
 
     def collection_identity(self) -> CollectionIdentity: ...
 
     def embedding_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any: ...
+
+    def sparse_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any: ...
+
+    def hybrid_retriever(
+        self, *, top_k: int = 10, filters: dict[str, Any] | None = None, search: HybridSearch | None = None
+    ) -> Any: ...
 
     def finish_writing(self) -> None: ...
 

@@ -1,0 +1,90 @@
+"""How a hybrid search fuses its dense and its sparse (BM25) candidates: one settings object for every store.
+
+A hybrid search runs two prefetches, the dense vector's nearest ``prefetch_limit`` points and the sparse
+vector's best ``prefetch_limit`` (BM25 with the collection's IDF), and fuses them:
+
+- ``"rrf"``: reciprocal rank fusion, each list adding ``weight / (k + rank)`` (rank from 1) to a point's score,
+  as Qdrant computes it (``Fusion.Rrf(k, weights)``);
+- ``"dbsf"``: distribution-based score fusion, each list's scores normalised by its mean +- 3 standard
+  deviations, then summed (``Fusion.Dbsf()``).
+
+``rrf_weights`` follow qdrant-haystack's ``QdrantHybridRetriever``: ``[sparse, dense]``, its prefetch order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from simlm_haystack.errors import SettingsError
+
+FusionMethod = Literal["rrf", "dbsf"]
+FUSION_METHODS: tuple[str, ...] = ("rrf", "dbsf")
+
+#: What a search reads: the dense vectors, the BM25 sparse ones, or both fused.
+Retrieval = Literal["dense", "sparse", "hybrid"]
+RETRIEVALS: tuple[str, ...] = ("dense", "sparse", "hybrid")
+
+#: The search settings' documentation, written once (``simlm_haystack.settings.docstring_with`` puts it in place):
+#: what is searched, then how hybrid search fuses.
+RETRIEVAL_DOC = """\
+:param retrieval: ``"dense"`` (default): the dense vectors alone; ``"sparse"``: BM25 alone (no model is loaded
+    for the search); ``"hybrid"``: both, fused. Sparse and hybrid need a collection indexed with sparse vectors
+    (indexing with ``"sparse"`` or ``"hybrid"`` writes both kinds, so that the collection serves every search).
+:param bm25: The BM25 settings (:class:`~simlm_haystack.sparse.BM25Settings` or its dict; the defaults are
+    fastembed's ``Qdrant/bm25``); they must be those the collection was indexed with."""
+FUSION_DOC = """\
+:param fusion: How hybrid search fuses its two lists: ``"rrf"`` (reciprocal rank fusion) or ``"dbsf"``
+    (distribution-based score fusion); see :mod:`simlm_haystack.stores.fusion`.
+:param rrf_k: RRF's constant ``k``.
+:param rrf_weights: RRF's ``[sparse, dense]`` weights (qdrant-haystack's order); ``None`` weighs them alike.
+:param prefetch_limit: Candidates each side brings to the fusion (at least ``top_k``)."""
+
+
+def check_retrieval(retrieval: str) -> None:
+    if retrieval not in RETRIEVALS:
+        raise SettingsError(f"retrieval must be one of {RETRIEVALS}, not {retrieval!r}")
+
+
+@dataclass(frozen=True)
+class HybridSearch:
+    """How candidates are gathered and fused (see the module docstring).
+
+    :param fusion: ``"rrf"`` or ``"dbsf"``.
+    :param rrf_k: RRF's constant ``k`` (larger: ranks matter less); only with ``"rrf"``.
+    :param rrf_weights: ``[sparse, dense]`` weights of RRF's two lists; ``None`` weighs them alike.
+    :param prefetch_limit: Candidates each side brings to the fusion; at least the search's ``top_k`` is used.
+    """
+
+    fusion: FusionMethod = "rrf"
+    rrf_k: int = 60
+    rrf_weights: tuple[float, float] | None = None
+    prefetch_limit: int = 100
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSION_METHODS:
+            raise SettingsError(f"fusion must be one of {FUSION_METHODS}, not {self.fusion!r}")
+        if isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 1:
+            raise SettingsError(f"rrf_k must be a positive integer, not {self.rrf_k!r}")
+        if self.rrf_weights is not None:
+            weights = tuple(float(weight) for weight in self.rrf_weights)
+            if len(weights) != 2 or any(weight < 0 for weight in weights) or not any(weights):
+                raise SettingsError(
+                    f"rrf_weights must be two non-negative weights, [sparse, dense], not all 0: {self.rrf_weights!r}"
+                )
+            object.__setattr__(self, "rrf_weights", weights)
+        if isinstance(self.prefetch_limit, bool) or not isinstance(self.prefetch_limit, int) or self.prefetch_limit < 1:
+            raise SettingsError(f"prefetch_limit must be a positive integer, not {self.prefetch_limit!r}")
+
+    def candidates(self, top_k: int) -> int:
+        """How many candidates each side prefetches for a search of ``top_k``."""
+        return max(self.prefetch_limit, top_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rrf_weights"] = list(self.rrf_weights) if self.rrf_weights is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HybridSearch:
+        return cls(**data)

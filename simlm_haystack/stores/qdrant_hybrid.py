@@ -1,0 +1,189 @@
+"""Hybrid search on a ``QdrantDocumentStore`` (server, cluster or local mode) with the fusion of :class:`HybridSearch`.
+
+qdrant-haystack's ``QdrantHybridRetriever`` sets no limit on its two prefetches, so each brings Qdrant's
+default of 10 candidates to the fusion whatever ``top_k`` is, and it fuses by RRF only. This subclass
+overrides its one hook, the search it runs: each prefetch brings ``HybridSearch.candidates(top_k)``
+points, and the fusion is RRF (``k``, weights) or DBSF. Everything else (init parameters, filter policy,
+serialisation, the collection layout it reads) is qdrant-haystack's; ``group_by`` is not offered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.dataclasses import SparseEmbedding
+from haystack.document_stores.types import FilterPolicy
+from haystack.document_stores.types.filter_policy import apply_filter_policy
+from haystack_integrations.components.retrievers.qdrant import QdrantHybridRetriever
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME
+from haystack_integrations.document_stores.qdrant.filters import convert_filters_to_qdrant
+from qdrant_client.http import models
+
+from simlm_haystack.stores.fusion import FusionMethod, HybridSearch
+
+
+def _query(search: HybridSearch) -> models.FusionQuery | models.RrfQuery:
+    if search.fusion == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    weights = list(search.rrf_weights) if search.rrf_weights is not None else None
+    return models.RrfQuery(rrf=models.Rrf(k=search.rrf_k, weights=weights))
+
+
+def _arguments(
+    store: QdrantDocumentStore,
+    query_embedding: list[float],
+    query_sparse_embedding: SparseEmbedding,
+    *,
+    filters: dict[str, Any] | None,
+    top_k: int,
+    return_embedding: bool,
+    score_threshold: float | None,
+    search: HybridSearch,
+) -> dict[str, Any]:
+    """``query_points``' arguments: two limited prefetches (sparse first, as qdrant-haystack), then the fusion."""
+    condition = convert_filters_to_qdrant(filters)
+    limit = search.candidates(top_k)
+    sparse = models.SparseVector(indices=query_sparse_embedding.indices, values=query_sparse_embedding.values)
+    return {
+        "collection_name": store.index,
+        "prefetch": [
+            models.Prefetch(query=sparse, using=SPARSE_VECTORS_NAME, filter=condition, limit=limit),
+            models.Prefetch(query=query_embedding, using=DENSE_VECTORS_NAME, filter=condition, limit=limit),
+        ],
+        "query": _query(search),
+        "limit": top_k,
+        "score_threshold": score_threshold,
+        "with_payload": True,
+        "with_vectors": return_embedding,
+    }
+
+
+@component
+class QdrantHybridSearchRetriever(QdrantHybridRetriever):
+    """``QdrantHybridRetriever`` whose prefetches bring ``prefetch_limit`` candidates each, fused by RRF or DBSF.
+
+    :param document_store: A ``QdrantDocumentStore`` made with ``use_sparse_embeddings=True``.
+    :param filters: Haystack filters applied to both prefetches.
+    :param top_k: How many documents to return.
+    :param return_embedding: Return the documents' embeddings.
+    :param filter_policy: How ``filters`` given to ``run`` combine with these: ``replace`` or ``merge``.
+    :param score_threshold: Leave out documents whose fused score is below it.
+    :param rrf_k: RRF's constant ``k``.
+    :param rrf_weights: RRF's ``[sparse, dense]`` weights; ``None`` weighs them alike.
+    :param fusion: ``"rrf"`` or ``"dbsf"`` (see :mod:`simlm_haystack.stores.fusion`).
+    :param prefetch_limit: Candidates each side brings to the fusion (at least ``top_k``).
+    """
+
+    def __init__(
+        self,
+        *,
+        document_store: QdrantDocumentStore,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 10,
+        return_embedding: bool = False,
+        filter_policy: str | FilterPolicy = FilterPolicy.REPLACE,
+        score_threshold: float | None = None,
+        rrf_k: int = HybridSearch.rrf_k,
+        rrf_weights: list[float] | None = None,
+        fusion: FusionMethod = HybridSearch.fusion,
+        prefetch_limit: int = HybridSearch.prefetch_limit,
+    ) -> None:
+        self.search = HybridSearch(
+            fusion=fusion,
+            rrf_k=rrf_k,
+            rrf_weights=tuple(rrf_weights) if rrf_weights is not None else None,  # type: ignore[arg-type]
+            prefetch_limit=prefetch_limit,
+        )
+        # Named, not super(): Haystack's @component builds a new class, which the zero-argument form does not see.
+        QdrantHybridRetriever.__init__(
+            self,
+            document_store=document_store,
+            filters=filters,
+            top_k=top_k,
+            return_embedding=return_embedding,
+            filter_policy=filter_policy,
+            score_threshold=score_threshold,
+            rrf_k=rrf_k,
+            rrf_weights=rrf_weights,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise the retriever with its store."""
+        return default_to_dict(
+            self,
+            document_store=self._document_store.to_dict(),
+            filters=self._filters,
+            top_k=self._top_k,
+            return_embedding=self._return_embedding,
+            filter_policy=self._filter_policy.value,
+            score_threshold=self._score_threshold,
+            rrf_k=self.search.rrf_k,
+            rrf_weights=list(self.search.rrf_weights) if self.search.rrf_weights is not None else None,
+            fusion=self.search.fusion,
+            prefetch_limit=self.search.prefetch_limit,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QdrantHybridSearchRetriever:
+        """Deserialise a retriever written by :meth:`to_dict` (its store comes back from its own dict)."""
+        return default_from_dict(cls, data)
+
+    def _search_arguments(
+        self,
+        query_embedding: list[float],
+        query_sparse_embedding: SparseEmbedding,
+        filters: dict[str, Any] | None,
+        top_k: int | None,
+        return_embedding: bool | None,
+        score_threshold: float | None,
+    ) -> dict[str, Any]:
+        return _arguments(
+            self._document_store,
+            query_embedding,
+            query_sparse_embedding,
+            filters=apply_filter_policy(self._filter_policy, self._filters, filters),
+            top_k=top_k or self._top_k,
+            return_embedding=self._return_embedding if return_embedding is None else return_embedding,
+            score_threshold=self._score_threshold if score_threshold is None else score_threshold,
+            search=self.search,
+        )
+
+    @component.output_types(documents=list[Document])
+    def run(  # type: ignore[override]  # no group_by, and rrf_k / rrf_weights are init settings only
+        self,
+        query_embedding: list[float],
+        query_sparse_embedding: SparseEmbedding,
+        filters: dict[str, Any] | None = None,
+        top_k: int | None = None,
+        return_embedding: bool | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, list[Document]]:
+        """The ``top_k`` documents of the fused dense and sparse candidates; arguments here override the settings."""
+        store = self._document_store
+        store._initialize_client()
+        arguments = self._search_arguments(
+            query_embedding, query_sparse_embedding, filters, top_k, return_embedding, score_threshold
+        )
+        points = store._client.query_points(**arguments).points
+        return {"documents": store._process_query_point_results(points)}
+
+    @component.output_types(documents=list[Document])
+    async def run_async(  # type: ignore[override]
+        self,
+        query_embedding: list[float],
+        query_sparse_embedding: SparseEmbedding,
+        filters: dict[str, Any] | None = None,
+        top_k: int | None = None,
+        return_embedding: bool | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, list[Document]]:
+        """Like :meth:`run`, on the store's asynchronous client."""
+        store = self._document_store
+        await store._initialize_async_client()
+        arguments = self._search_arguments(
+            query_embedding, query_sparse_embedding, filters, top_k, return_embedding, score_threshold
+        )
+        points = (await store._async_client.query_points(**arguments)).points
+        return {"documents": store._process_query_point_results(points)}
