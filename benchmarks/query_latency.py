@@ -13,6 +13,9 @@ every configuration alike:
   Haystack user writes today;
 - ``retriever <backend>+edge``: ours, the drop-in ``DualEncoderRetriever`` (query text -> documents) on
   each backend (torch ``fast`` on one thread, ONNX Runtime fp32 and int8, OpenVINO) over Qdrant Edge;
+- ``retriever onnx-int8+edge hybrid``: the same retriever with ``retrieval="hybrid"`` (the query's BM25 vector
+  too, two prefetches of 100 fused by RRF) over a hybrid collection of the same documents with their BM25
+  vectors: what hybrid adds to a query;
 - ``build_query_pipeline onnx-int8+edge``: the same retriever as the one component of
   ``build_query_pipeline``, run through ``Pipeline.run``;
 - ``hand-wired pipeline onnx-int8+edge``: ``DualEncoderTextEmbedder -> EdgeEmbeddingRetriever`` wired by
@@ -63,6 +66,7 @@ class Configuration:
     kind: str
     backend: str = "torch"
     precision: str = "exact"
+    retrieval: str = "dense"
 
 
 CONFIGURATIONS: dict[str, Configuration] = {
@@ -71,17 +75,33 @@ CONFIGURATIONS: dict[str, Configuration] = {
     "retriever onnx+edge": Configuration("retriever", "onnx", "exact"),
     "retriever onnx-int8+edge": Configuration("retriever", "onnx", "int8"),
     "retriever openvino+edge": Configuration("retriever", "openvino", "exact"),
+    "retriever onnx-int8+edge hybrid": Configuration("retriever", "onnx", "int8", "hybrid"),
     "build_query_pipeline onnx-int8+edge": Configuration("pipeline", "onnx", "int8"),
     "hand-wired pipeline onnx-int8+edge": Configuration("wired", "onnx", "int8"),
 }
 
 
 def documents_with_vectors(cache: Path, data: Path) -> list[Any]:
+    """The corpus with its MiniLM vectors and its BM25 sparse vectors (read as the BM25 document embedder reads
+    a Document: title, then text)."""
+    from haystack.dataclasses import SparseEmbedding
+
     from simlm_haystack.corpus import read_documents
+    from simlm_haystack.sparse import BM25Encoder
 
     vectors = np.load(scifact_vectors(cache, data)["documents"])
     documents = list(read_documents(data / "corpus.jsonl"))
-    return [replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)]
+    sparse = BM25Encoder().encode_documents(
+        [d.content or "" for d in documents], [d.meta.get("title") for d in documents]
+    )
+    return [
+        replace(
+            document,
+            embedding=vector.tolist(),
+            sparse_embedding=SparseEmbedding(indices=list(bm25.indices), values=list(bm25.values)),
+        )
+        for document, vector, bm25 in zip(documents, vectors, sparse, strict=True)
+    ]
 
 
 def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple[Callable[[str], list[Any]], Any]:
@@ -97,7 +117,7 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
         from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
         store = QdrantDocumentStore(path=path, index="scifact", embedding_dim=384, similarity="cosine")
-        store.write_documents(documents)
+        store.write_documents([replace(document, sparse_embedding=None) for document in documents])
         pipeline = Pipeline()
         pipeline.add_component("text_embedder", SentenceTransformersTextEmbedder(model=model, progress_bar=False))
         pipeline.add_component("retriever", QdrantEmbeddingRetriever(document_store=store, top_k=10))
@@ -108,10 +128,12 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
     embedder = DualEncoderTextEmbedder(
         model=model, recipe="minilm", backend=configuration.backend, precision=configuration.precision
     )
-    store = edge_document_store(embedder, path=path, index="scifact")
-    store.write_documents(documents)
+    hybrid = configuration.retrieval != "dense"
+    store = edge_document_store(embedder, path=path, index="scifact", use_sparse_embeddings=hybrid)
+    store.write_documents(documents if hybrid else [replace(document, sparse_embedding=None) for document in documents])
+    store.optimize()
     if configuration.kind == "retriever":
-        retriever = DualEncoderRetriever.from_embedder(embedder, store, top_k=10)
+        retriever = DualEncoderRetriever.from_embedder(embedder, store, top_k=10, retrieval=configuration.retrieval)
         retriever.warm_up()
         return lambda query: retriever.run(query=query)["documents"], store
     if configuration.kind == "pipeline":
