@@ -16,6 +16,7 @@ running the same call again skips what is stored and encodes the rest.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -98,10 +99,13 @@ def _count(document_store: Any) -> str:
         return "an unknown number of"
 
 
-def _quiet(dataset: Any) -> Any:
-    """``dataset`` with Ray Data's own progress bars and start-of-execution lines off: the driver shows one bar."""
-    dataset.context.enable_progress_bars = False
-    dataset.context.print_on_execution_start = False
+def _configured(dataset: Any) -> Any:
+    """``dataset`` with Ray Data's own progress bars and start-of-execution lines off (the driver shows one bar),
+    and a worker's error raised as it is, not wrapped in a ``UserCodeException`` (which would arrive without it)."""
+    context = dataset.context
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.raise_original_map_exception = True
     return dataset
 
 
@@ -149,7 +153,16 @@ def _map(
         num_cpus=cpus_per_worker,
         num_gpus=gpus_per_worker or None,
     )
-    return _quiet(results)
+    return _configured(results)
+
+
+#: What Ray Data appends to the message of an error raised in a worker (its retry notice).
+_RAY_RETRY_NOTICE = re.compile(r"\nFailed to .* after \d+/\d+ attempts \(total backoff", re.DOTALL)
+
+
+def _message(error: BaseException) -> str:
+    """The error's own message, without the notice Ray Data appends to it."""
+    return _RAY_RETRY_NOTICE.split(str(error), maxsplit=1)[0]
 
 
 def _follow(
@@ -298,8 +311,8 @@ def index_with_ray(
     if failure is not None:
         ours, raised = failure
         raise type(ours)(
-            f"{ours} (the Ray job stopped; the collection holds {_count(document_store)} documents, written before "
-            "the error and kept: running it again skips those and encodes the rest)"
+            f"{_message(ours)} (the Ray job stopped; the collection holds {_count(document_store)} documents, written "
+            "before the error and kept: running it again skips those and encodes the rest)"
         ) from raised
     if skipped:
         logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
