@@ -47,18 +47,29 @@ QUERIES = 12
 
 
 @pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray cluster for every test here; its workers import this checkout of the package."""
+def ray_session(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray cluster for every test here; its workers import this checkout of the package, and export and
+    read ONNX graphs in a temporary cache, as this process does (they inherit its environment)."""
+    from simlm_haystack.backends.onnx import CACHE_ENV
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    with ray_cluster(num_cpus=2, object_store_memory=200 * 2**20) as cluster:
-        here = importlib.util.find_spec("simlm_haystack").origin
+    cache_before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("onnx-cache"))
+    try:
+        with ray_cluster(num_cpus=2, object_store_memory=200 * 2**20) as cluster:
+            here = importlib.util.find_spec("simlm_haystack").origin
 
-        @ray.remote(num_cpus=0)
-        def package_origin() -> str:
-            return importlib.util.find_spec("simlm_haystack").origin
+            @ray.remote(num_cpus=0)
+            def package_origin() -> str:
+                return importlib.util.find_spec("simlm_haystack").origin
 
-        assert ray.get(package_origin.remote()) == here, "Ray workers would import another copy of the package"
-        yield cluster
+            assert ray.get(package_origin.remote()) == here, "Ray workers would import another copy of the package"
+            yield cluster
+    finally:
+        if cache_before is None:
+            del os.environ[CACHE_ENV]
+        else:
+            os.environ[CACHE_ENV] = cache_before
 
 
 def _embedder(model: str, recipe: str, **settings) -> DualEncoderDocumentEmbedder:
@@ -207,7 +218,7 @@ def test_vectors_equal_dual_encoder_encode(ray_session, tiny_bert: str, sample_d
 def test_vectors_of_a_ray_dataset_equal_dual_encoder_encode(ray_session, tiny_distilbert: str, sample_dir: Path):
     documents = _sample_corpus(sample_dir)[:40]
     dataset = ray.data.from_items([{"id": d.id, "title": d.meta["title"], "text": d.content} for d in documents])
-    _encode_and_compare(dataset, _embedder(tiny_distilbert, "tasb"), documents, workers=1, chunk_size=16)
+    _encode_and_compare(dataset, _embedder(tiny_distilbert, "tas-b"), documents, workers=1, chunk_size=16)
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbed
 from simlm_haystack.components.pipelines import writer_identity
 from simlm_haystack.distributed.corpus import CorpusBlock, read_block, rows_to_documents
 from simlm_haystack.distributed.targets import WriteTarget
-from simlm_haystack.errors import EncoderMismatchError
+from simlm_haystack.errors import EncoderMismatchError, SimlmHaystackError
 from simlm_haystack.stores.identity import EncoderIdentity
 
 #: ``"blocks"``: rows are :class:`CorpusBlock` fields (a JSONL file the worker reads); ``"rows"``: rows are
@@ -84,6 +84,25 @@ class DocumentWorker:
         threads: int,
         skip_existing: bool,
     ) -> None:
+        self.input_kind = input_kind
+        self.skip_existing = skip_existing
+        self.node = socket.gethostname()
+        # An error raised here would reach the driver as text inside Ray's ActorDiedError; kept, it is raised by
+        # the first call instead, and arrives as itself.
+        self.setup_error: SimlmHaystackError | None = None
+        try:
+            self._set_up(embedder, sparse_embedder, identity, target, threads)
+        except SimlmHaystackError as error:
+            self.setup_error = error
+
+    def _set_up(
+        self,
+        embedder: dict[str, Any],
+        sparse_embedder: dict[str, Any] | None,
+        identity: dict[str, Any] | None,
+        target: WriteTarget | None,
+        threads: int,
+    ) -> None:
         import torch
         from transformers.utils import logging as transformers_logging
 
@@ -97,11 +116,8 @@ class DocumentWorker:
         if encoder.graph is not None:
             encoder.graph.threads = threads
         self.sparse_embedder = BM25SparseDocumentEmbedder.from_dict(sparse_embedder) if sparse_embedder else None
-        self.node = socket.gethostname()
         if identity is not None:
             self._check_encoder(EncoderIdentity.from_dict(identity, "the driver's encoder identity"))
-        self.input_kind = input_kind
-        self.skip_existing = skip_existing
         self.writer = target.open() if target is not None else None
 
     def _check_encoder(self, expected: EncoderIdentity) -> None:
@@ -123,6 +139,8 @@ class DocumentWorker:
 
     def __call__(self, batch: Any) -> dict[str, np.ndarray]:
         """One batch (a ``pyarrow.Table``): its report, or its vectors when there is no store."""
+        if self.setup_error is not None:
+            raise self.setup_error
         documents = self._documents(batch)
         if self.writer is None:
             embedded = self.embedder.run(documents)["documents"] if documents else []
