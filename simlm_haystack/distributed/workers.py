@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ class BatchReport:
     :param documents: Documents in the batch.
     :param written: Documents encoded and written.
     :param skipped: Documents already stored with the same content and meta (not encoded).
+    :param seconds: The time the worker spent on it (reading, checking, encoding, writing).
     :param worker_pid: The process id of the worker that did it.
     :param node: The host name of that worker's node.
     """
@@ -44,6 +46,7 @@ class BatchReport:
     documents: int
     written: int
     skipped: int
+    seconds: float
     worker_pid: int
     node: str
 
@@ -53,6 +56,7 @@ class BatchReport:
             documents=int(row["documents"]),
             written=int(row["written"]),
             skipped=int(row["skipped"]),
+            seconds=float(row["seconds"]),
             worker_pid=int(row["worker_pid"]),
             node=str(row["node"]),
         )
@@ -141,6 +145,7 @@ class DocumentWorker:
         """One batch (a ``pyarrow.Table``): its report, or its vectors when there is no store."""
         if self.setup_error is not None:
             raise self.setup_error
+        begun = time.perf_counter()
         documents = self._documents(batch)
         if self.writer is None:
             embedded = self.embedder.run(documents)["documents"] if documents else []
@@ -161,6 +166,7 @@ class DocumentWorker:
             "documents": np.array([len(documents)]),
             "written": np.array([written]),
             "skipped": np.array([len(documents) - len(todo)]),
+            "seconds": np.array([time.perf_counter() - begun]),
             "worker_pid": np.array([os.getpid()]),
             "node": np.array([self.node], dtype=object),
         }
