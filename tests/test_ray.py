@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -188,6 +189,43 @@ def test_stores_workers_cannot_reach_and_impossible_resources_are_refused_before
         encode_with_ray("unused.jsonl", embedder, workers=0)
 
 
+def test_a_worker_retries_transient_store_errors_and_then_says_what_to_do(tiny_bert: str) -> None:
+    """The server path of a worker (no Ray needed): qdrant-haystack's store rebuilt from the driver's settings,
+    transient errors retried with backoff, a lasting one a StoreError saying that what was written is kept."""
+    from simlm_haystack.distributed.targets import StoreWriter, store_settings
+    from simlm_haystack.errors import StoreError
+
+    embedder = _embedder(tiny_bert, "simlm")
+    writer = StoreWriter(*store_settings(qdrant_document_store(embedder)), retries=2, backoff_seconds=0.0)
+    documents = [Document(id="a", content="x", embedding=[0.5] * 32)]
+    write = writer.store.write_documents
+    failures = [ConnectionError("reset"), TimeoutError("slow")]
+
+    def flaky(*args, **kwargs):
+        if failures:
+            raise failures.pop(0)
+        return write(*args, **kwargs)
+
+    writer.store.write_documents = flaky
+    assert writer.write(documents) == 1
+    assert writer.already_written(documents) == {"a"}
+
+    def down(*args, **kwargs):
+        raise ConnectionError("down")
+
+    writer.store.write_documents = down
+    with pytest.raises(StoreError, match=r"A Ray worker's write on collection 'Document' failed .*Everything written"):
+        writer.write(documents)
+
+
+def test_without_ray_installed_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from simlm_haystack.distributed.cluster import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray then raises ImportError
+    with pytest.raises(SettingsError, match=r"pip install 'simlm-haystack\[ray\]'"):
+        import_ray()
+
+
 # --- on the Ray cluster ------------------------------------------------------------------------------------------
 
 
@@ -242,8 +280,9 @@ def test_a_killed_worker_loses_nothing_and_the_collection_is_what_index_document
     ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Edge, two workers; the worker that reports first is killed (SIGKILL, by its pid) while most blocks are still
-    to do. Ray restarts it and runs its block again; the collection ends with exactly the corpus, as index_documents
-    writes it (ids, payloads, vectors, identity). Then a second run skips everything, from the command line.
+    to do, and a few blocks later the writer actor that holds the collection is killed too. Ray restarts each and
+    runs again what they were doing; the collection ends with exactly the corpus, as index_documents writes it
+    (ids, payloads, vectors, identity). Then a second run skips everything, from the command line.
 
     (No top-10 here: a tiny random model scores all 300 documents within 1e-4 of each other, so float rounding
     reorders its ties; the MiniLM tests below compare top-10s.)"""
@@ -255,19 +294,33 @@ def test_a_killed_worker_loses_nothing_and_the_collection_is_what_index_document
     killed: list[int] = []
     after_kill: list[BatchReport] = []
 
-    def kill_the_first_reporter(report: BatchReport) -> None:
+    def writer_pid() -> int:
+        from simlm_haystack.distributed.targets import WRITER_ACTOR_PREFIX
+
+        actors = ray.util.list_named_actors(all_namespaces=True)
+        (writer,) = [actor for actor in actors if actor["name"].startswith(WRITER_ACTOR_PREFIX)]
+        handle = ray.get_actor(writer["name"], namespace=writer["namespace"])
+        return ray.get(handle.__ray_call__.remote(lambda _: os.getpid()))
+
+    def kill_workers(report: BatchReport) -> None:
         if not killed:
             os.kill(report.worker_pid, signal.SIGKILL)
             killed.append(report.worker_pid)
-        else:
-            after_kill.append(report)
+            return
+        after_kill.append(report)
+        if len(after_kill) == 3:
+            pid = writer_pid()
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
 
     report = index_with_ray(
-        corpus, embedder, store, workers=2, chunk_size=15, progress_bar=False, on_batch=kill_the_first_reporter
+        corpus, embedder, store, workers=2, chunk_size=15, progress_bar=False, on_batch=kill_workers
     )
-    with pytest.raises(ProcessLookupError):
-        os.kill(killed[0], 0)  # that process is gone
-    assert len(after_kill) >= 15  # the kill came with most of the 20 blocks still to report
+    assert len(killed) == 2
+    for pid in killed:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # those processes are gone
+    assert len(after_kill) >= 15  # the first kill came with most of the 20 blocks still to report
     assert (report.documents, report.written + report.skipped, report.workers) == (300, 300, 2)
     assert store.count_documents() == 300
     _assert_same_collection(store, reference)

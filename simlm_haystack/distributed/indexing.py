@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haystack.utils import ComponentDevice
 from tqdm.auto import tqdm
@@ -39,6 +39,9 @@ from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval, check_retrieval
 from simlm_haystack.stores.identity import CollectionCheck
 from simlm_haystack.stores.support import store_support
+
+if TYPE_CHECKING:
+    import ray.data
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,22 @@ def _check_resources(cpus_per_worker: float, gpus_per_worker: float, workers: in
         raise SettingsError(f"workers must be a positive integer, not {workers!r}")
     if gpus_per_worker > 0 and backend != "torch":
         raise SettingsError(f"backend={backend!r} runs on the CPU: use backend='torch' with gpus_per_worker")
+
+
+def _warn_if_the_pool_does_not_fit(workers: int, cpus: float, gpus: float, resources: dict[str, float]) -> None:
+    """Ray starts the workers that fit and leaves the others pending (an autoscaling cluster may grow to fit them)."""
+    for name, each in (("CPU", cpus), ("GPU", gpus)):
+        if each > 0 and workers * each > resources.get(name, 0):
+            logger.warning(
+                "%d workers of %g %s each need %g %ss; the Ray cluster has %g: the workers that fit run, the others "
+                "wait for the cluster to grow",
+                workers,
+                each,
+                name,
+                workers * each,
+                name,
+                resources.get(name, 0),
+            )
 
 
 def _worker_embedder(document_embedder: DualEncoderDocumentEmbedder, gpus_per_worker: float) -> dict[str, Any]:
@@ -204,7 +223,7 @@ def _failure(error: BaseException) -> BaseException | None:
 
 @docstring_with(retrieval_settings=RETRIEVAL_DOC, workers_settings=WORKERS_DOC)
 def index_with_ray(
-    documents: str | Path | Any,
+    documents: str | Path | ray.data.Dataset,
     document_embedder: DualEncoderDocumentEmbedder,
     document_store: EmbeddingDocumentStore,
     *,
@@ -274,6 +293,7 @@ def index_with_ray(
         )
         if source.blocks is not None:
             pool = min(pool, max(1, source.blocks))  # a worker with no block would only load the model
+        _warn_if_the_pool_does_not_fit(pool, cpus_per_worker, gpus_per_worker, cluster.resources)
         writer = None
         failure: tuple[BaseException, BaseException] | None = None
         try:
@@ -322,14 +342,14 @@ def index_with_ray(
 
 @docstring_with(workers_settings=WORKERS_DOC)
 def encode_with_ray(
-    documents: str | Path | Any,
+    documents: str | Path | ray.data.Dataset,
     document_embedder: DualEncoderDocumentEmbedder,
     *,
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
     gpus_per_worker: float = 0.0,
     chunk_size: int = 512,
-) -> Any:
+) -> ray.data.Dataset:
     """The corpus's document vectors, encoded by a pool of Ray workers: a lazy ``ray.data.Dataset`` of ``id`` and
     ``embedding`` (float32) rows, the vectors ``document_embedder`` gives (write it out with
     ``.write_parquet(...)``, or read it with ``.iter_batches()``; order is not kept). Nothing is loaded here.

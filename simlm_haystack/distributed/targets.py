@@ -19,6 +19,7 @@ Writes are upserts by the document's id (qdrant-haystack's point ids, ``convert_
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -153,16 +154,23 @@ class WriteTarget:
         )
 
 
+#: The writer actors' names start with this (``ray.util.list_named_actors()`` lists them while a job runs).
+WRITER_ACTOR_PREFIX = "simlm-haystack-writer"
+
+
 def start_writer_actor(target: WriteTarget) -> Any:
     """The actor that holds an embedded collection, on this (the driver's) node, where its folder is.
 
     It asks for no CPU (it waits on the engine), runs one call at a time (the engine's writes are serial anyway),
-    and is restarted if its process dies (the lock dies with it), its calls retried: they are idempotent.
+    and is restarted if its process dies (the lock dies with it), its calls retried: they are idempotent. It is
+    named ``simlm-haystack-writer <collection> <id>``, so that it can be found while the job runs.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    collection = target.store_data["init_parameters"].get("index")
     actor_class = ray.remote(StoreWriter).options(
+        name=f"{WRITER_ACTOR_PREFIX} {collection} {uuid.uuid4().hex[:12]}",
         num_cpus=0,
         max_concurrency=1,
         max_restarts=-1,
