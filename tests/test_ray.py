@@ -354,6 +354,7 @@ def minilm_reference(minilm_path: str, sample_dir: Path):
     return documents, reference
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_minilm_edge_collection_has_the_top10_of_index_documents(
     ray_session, minilm_path: str, minilm_reference, sample_dir: Path, tmp_path: Path
@@ -369,6 +370,7 @@ def test_minilm_edge_collection_has_the_top10_of_index_documents(
     store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_minilm_hybrid_collection_in_local_mode_has_the_top10_of_index_documents(
     ray_session, minilm_path: str, minilm_reference, sample_dir: Path, tmp_path: Path
