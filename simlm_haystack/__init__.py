@@ -24,7 +24,7 @@ from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, res
 from simlm_haystack.settings import EncoderSettings
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store, push_collection, qdrant_document_store
-from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
+from simlm_haystack.stores.edge import EdgeEmbeddingRetriever, EdgeHybridRetriever, EdgeSparseEmbeddingRetriever
 from simlm_haystack.stores.fusion import HybridSearch
 
 # Haystack 3 refuses to deserialise components from modules outside its allowlist. Importing this
@@ -49,6 +49,8 @@ __all__ = [
     "DualEncoderTextEmbedder",
     "EdgeDocumentStore",
     "EdgeEmbeddingRetriever",
+    "EdgeHybridRetriever",
+    "EdgeSparseEmbeddingRetriever",
     "EmptyQueryError",
     "EncoderMismatchError",
     "EncoderSettings",

@@ -302,7 +302,12 @@ def test_factory_takes_size_and_distance_and_refuses_another_collection(tiny_ber
     store.close()
     record = read_collection_file(tmp_path / "docs")
     encoder = record.pop("simlm_haystack_encoder")  # the encoder that filled it (tests/test_identity.py)
-    assert record == {"engine": "qdrant-edge", "embedding_dim": 32, "similarity": "cosine"}
+    assert record == {
+        "engine": "qdrant-edge",
+        "embedding_dim": 32,
+        "similarity": "cosine",
+        "use_sparse_embeddings": False,
+    }
     assert encoder["model"] == tiny_bert and encoder["recipe"]["name"] == "simlm"
     assert engine_at(tmp_path, "docs") == "edge" and engine_at(tmp_path, "other") is None
     with pytest.raises(CollectionMismatchError, match=r"cannot hold this model's vectors \(384-d, cosine\).*32-d"):

@@ -293,7 +293,7 @@ def test_store_input_checks(tiny_bert: str) -> None:
     assert store.client.count("empty").count == 0  # a bad batch writes nothing
     with pytest.raises(TypeError, match="needs DualEncoderEmbeddings"):
         DualEncoderQdrantVectorStore.from_texts(["a"], embedding=mock.Mock(), location=":memory:")
-    with pytest.raises(ValueError, match="dense only"):
+    with pytest.raises(TypeError, match=r"retrieval_mode=HYBRID needs sparse_embedding=.*not NoneType"):
         DualEncoderQdrantVectorStore.from_texts(["a"], embeddings, location=":memory:", retrieval_mode="hybrid")
 
 

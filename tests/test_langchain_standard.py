@@ -24,7 +24,7 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from haystack_integrations.document_stores.qdrant.converters import convert_id
 from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStoreRetriever
-from langchain_qdrant import QdrantVectorStore
+from langchain_qdrant import QdrantVectorStore, RetrievalMode
 from langchain_tests.integration_tests import (
     EmbeddingsIntegrationTests,
     RetrieversIntegrationTests,
@@ -32,7 +32,13 @@ from langchain_tests.integration_tests import (
 )
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
-from simlm_haystack.langchain import HAYSTACK_LAYOUT, DualEncoderEmbeddings, DualEncoderQdrantVectorStore
+from simlm_haystack.langchain import (
+    HAYSTACK_HYBRID_LAYOUT,
+    HAYSTACK_LAYOUT,
+    BM25SparseEmbeddings,
+    DualEncoderEmbeddings,
+    DualEncoderQdrantVectorStore,
+)
 from simlm_haystack.langchain.vectorstore import point_id
 
 LAYOUTS = ("memory", "path", "haystack")
@@ -119,6 +125,33 @@ class TestVectorStoreIntegration(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(self, empty_store: DualEncoderQdrantVectorStore) -> DualEncoderQdrantVectorStore:
         return empty_store
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+class TestHybridVectorStoreIntegration(VectorStoreIntegrationTests):
+    """The same suite on a HYBRID store (MiniLM and BM25, fused by langchain-qdrant's query) in the Haystack
+    hybrid layout: a text equal to the query is first on both sides, so first in the fusion too."""
+
+    @staticmethod
+    def get_embeddings() -> DualEncoderEmbeddings:
+        return _minilm()
+
+    @pytest.fixture
+    def vectorstore(self, minilm_path: str) -> Generator[DualEncoderQdrantVectorStore]:
+        store = DualEncoderQdrantVectorStore.from_texts(
+            [],
+            _minilm(),
+            collection_name="standard",
+            location=":memory:",
+            retrieval_mode=RetrievalMode.HYBRID,
+            sparse_embedding=BM25SparseEmbeddings(),
+            **HAYSTACK_HYBRID_LAYOUT,
+        )
+        try:
+            yield store
+        finally:
+            store.client.close()
 
 
 RETRIEVER_DOCUMENTS = [

@@ -36,10 +36,10 @@ KILLABLE_INDEXER = textwrap.dedent(
     from haystack import Document
     from simlm_haystack import DualEncoderDocumentEmbedder, edge_document_store, index_documents, qdrant_document_store
 
-    model, path, engine = sys.argv[1], sys.argv[2], sys.argv[3]
+    model, path, engine, retrieval = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
     embedder = DualEncoderDocumentEmbedder(model=model, recipe="simlm", progress_bar=False)
     open_store = edge_document_store if engine == "edge" else qdrant_document_store
-    store = open_store(embedder, path=path, index="docs")
+    store = open_store(embedder, path=path, index="docs", use_sparse_embeddings=retrieval == "hybrid")
     original_run = embedder.run
 
     def run_and_report(documents):
@@ -53,24 +53,25 @@ KILLABLE_INDEXER = textwrap.dedent(
         for i in range(40):
             yield Document(id=f"doc-{i}", content=f"document number {i}", meta={"title": f"t{i}"})
 
-    index_documents(documents(), embedder, store, chunk_size=4, progress_bar=False)
+    index_documents(documents(), embedder, store, retrieval=retrieval, chunk_size=4, progress_bar=False)
     print("done", flush=True)
     """
 )
 
 
-@pytest.mark.parametrize("engine", ["local", "edge"])
+@pytest.mark.parametrize(("engine", "retrieval"), [("local", "dense"), ("edge", "dense"), ("edge", "hybrid")])
 def test_killed_indexing_resumes_without_loss_duplicates_or_re_encoding(
-    tiny_bert: str, tmp_path: Path, engine: str
+    tiny_bert: str, tmp_path: Path, engine: str, retrieval: str
 ) -> None:
     path = str(tmp_path / engine)
     script = tmp_path / "indexer.py"
     script.write_text(KILLABLE_INDEXER)
     process = subprocess.Popen(
-        [sys.executable, str(script), tiny_bert, path, engine],
+        [sys.executable, str(script), tiny_bert, path, engine, retrieval],
         stdout=subprocess.PIPE,
         text=True,
-        env=os.environ.copy(),
+        # This checkout's package, whichever one the environment has installed.
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     encoded_before_kill = 0
     assert process.stdout is not None
@@ -85,7 +86,7 @@ def test_killed_indexing_resumes_without_loss_duplicates_or_re_encoding(
 
     embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
     open_store = edge_document_store if engine == "edge" else qdrant_document_store
-    store = open_store(embedder, path=path, index="docs")  # a dead process's lock does not stop it
+    store = open_store(embedder, path=path, index="docs")  # a dead process's lock does not stop it; layout as created
     survivors = store.count_documents()
     assert 0 < survivors < 40
     if engine == "edge":  # the two chunks whose writes returned before the third was encoded survive the kill
@@ -96,10 +97,13 @@ def test_killed_indexing_resumes_without_loss_duplicates_or_re_encoding(
         documents = [
             Document(id=f"doc-{i}", content=f"document number {i}", meta={"title": f"t{i}"}) for i in range(40)
         ]
-        written = index_documents(documents, embedder, store, chunk_size=4, progress_bar=False)
+        written = index_documents(documents, embedder, store, retrieval=retrieval, chunk_size=4, progress_bar=False)
     assert store.count_documents() == 40
-    assert sorted(d.id for d in store.filter_documents()) == sorted(d.id for d in documents)
+    stored = store.filter_documents()
+    assert sorted(d.id for d in stored) == sorted(d.id for d in documents)
     assert written == len(encoded) == 40 - survivors  # only the missing documents were encoded again
+    # Hybrid: every document has its BM25 vector, the survivors' as the new ones' (one writer, one identity).
+    assert all((d.sparse_embedding is not None) == (retrieval == "hybrid") for d in stored)
     store.close()
 
 

@@ -1,7 +1,7 @@
-"""The same exact encoders in LangChain: ``Embeddings`` and a Qdrant vector store (optional extra).
+"""The same exact encoders in LangChain: ``Embeddings``, BM25 ``SparseEmbeddings``, a Qdrant vector store (extra).
 
 ```python
-from simlm_haystack.langchain import DualEncoderEmbeddings, DualEncoderQdrantVectorStore
+from simlm_haystack.langchain import BM25SparseEmbeddings, DualEncoderEmbeddings, DualEncoderQdrantVectorStore
 ```
 """
 
@@ -15,6 +15,17 @@ except ImportError as error:
     ) from error
 
 from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
-from simlm_haystack.langchain.vectorstore import HAYSTACK_LAYOUT, DualEncoderQdrantVectorStore
+from simlm_haystack.langchain.sparse import BM25SparseEmbeddings
+from simlm_haystack.langchain.vectorstore import (
+    HAYSTACK_HYBRID_LAYOUT,
+    HAYSTACK_LAYOUT,
+    DualEncoderQdrantVectorStore,
+)
 
-__all__ = ["HAYSTACK_LAYOUT", "DualEncoderEmbeddings", "DualEncoderQdrantVectorStore"]
+__all__ = [
+    "HAYSTACK_HYBRID_LAYOUT",
+    "HAYSTACK_LAYOUT",
+    "BM25SparseEmbeddings",
+    "DualEncoderEmbeddings",
+    "DualEncoderQdrantVectorStore",
+]

@@ -1,4 +1,4 @@
-"""LangChain's Qdrant vector store, with titles fed to the encoder and the collection shaped by the recipe."""
+"""LangChain's Qdrant vector store, with titles fed to the encoders and the collection shaped by the recipe."""
 
 from __future__ import annotations
 
@@ -9,22 +9,46 @@ from contextlib import suppress
 from typing import Any
 
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
-from haystack_integrations.document_stores.qdrant.converters import convert_id
+from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME, convert_id
 from langchain_core.documents import Document
-from langchain_qdrant import QdrantVectorStore, RetrievalMode
+from langchain_qdrant import QdrantVectorStore, RetrievalMode, SparseEmbeddings
+from langchain_qdrant import SparseVector as LangChainSparseVector
 from qdrant_client import QdrantClient, models
 
 from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
-from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity, qdrant_collection_identity
+from simlm_haystack.langchain.sparse import BM25SparseEmbeddings
+from simlm_haystack.sparse import document_text
+from simlm_haystack.stores.identity import (
+    CollectionCheck,
+    CollectionIdentity,
+    EncoderIdentity,
+    qdrant_collection_identity,
+)
 
 #: Keyword values under which this store reads and writes points as Haystack's ``QdrantDocumentStore``
 #: (qdrant-haystack) does: the text under ``"content"``, the meta under ``"meta"``, one unnamed dense
 #: vector, the document id under ``"id"`` and, as the point id, qdrant-haystack's uuid5 of it. Pass them
 #: to ``from_existing_collection`` to search a collection indexed by Haystack or the CLI, or to
-#: ``from_documents`` to index one that Haystack can search. (A Haystack store with
-#: ``use_sparse_embeddings=True`` names its dense vector ``"text-dense"``: pass ``vector_name="text-dense"``.)
+#: ``from_documents`` to index one that Haystack can search. For a Haystack store with
+#: ``use_sparse_embeddings=True`` use :data:`HAYSTACK_HYBRID_LAYOUT`.
 HAYSTACK_LAYOUT: dict[str, str] = {"content_payload_key": "content", "metadata_payload_key": "meta", "vector_name": ""}
+
+#: :data:`HAYSTACK_LAYOUT` for the collections of a Haystack ``QdrantDocumentStore(use_sparse_embeddings=True,
+#: sparse_idf=True)``: qdrant-haystack names the dense vector ``"text-dense"`` and the sparse one
+#: ``"text-sparse"``. With ``retrieval_mode=RetrievalMode.HYBRID`` (or ``SPARSE``) and the same sparse
+#: embeddings as the Haystack side (:class:`~simlm_haystack.langchain.sparse.BM25SparseEmbeddings` for
+#: ``BM25SparseDocumentEmbedder``), LangChain searches what Haystack's hybrid indexing wrote, and Haystack's
+#: ``QdrantHybridRetriever`` what LangChain wrote; in DENSE mode it reads the ``"text-dense"`` vector alone.
+HAYSTACK_HYBRID_LAYOUT: dict[str, str] = {
+    **HAYSTACK_LAYOUT,
+    "vector_name": DENSE_VECTORS_NAME,
+    "sparse_vector_name": SPARSE_VECTORS_NAME,
+}
+
+#: The retrieval modes that read and write the dense vector, and those that read and write the sparse one.
+DENSE_MODES: tuple[RetrievalMode, ...] = (RetrievalMode.DENSE, RetrievalMode.HYBRID)
+SPARSE_MODES: tuple[RetrievalMode, ...] = (RetrievalMode.SPARSE, RetrievalMode.HYBRID)
 
 #: The payload key that keeps a document's id as its writer gave it, in both layouts (Haystack's key):
 #: a point id is only what Qdrant accepts, so it is not always the caller's id.
@@ -59,12 +83,24 @@ def point_id(document_id: str | int, *, haystack_layout: bool) -> str | int:
     return convert_id(str(document_id))
 
 
-def _dense_only(retrieval_mode: RetrievalMode) -> None:
-    if retrieval_mode != RetrievalMode.DENSE:
-        raise ValueError(
-            f"DualEncoderQdrantVectorStore is dense only (retrieval_mode={retrieval_mode!r}); for hybrid search "
-            "use langchain_qdrant.QdrantVectorStore with DualEncoderEmbeddings"
-        )
+def sparse_identity(sparse_embedding: SparseEmbeddings) -> dict[str, Any]:
+    """The sparse side of a collection's encoder identity (:class:`~simlm_haystack.stores.identity.EncoderIdentity`).
+
+    For :class:`BM25SparseEmbeddings`, its :meth:`~simlm_haystack.sparse.BM25Settings.to_dict`: the record the
+    Haystack BM25 components keep, so that both frameworks recognise each other's collections. Other sparse
+    embeddings keep no settings this package can read, so they are recorded by what can be seen: their class
+    (``{"embeddings": "module.Class"}``) and, where they have one, their ``model_name`` (langchain-qdrant's
+    ``FastEmbedSparse``). That tells a BM25 collection from a SPLADE one, but not two configurations of the
+    same class apart.
+    """
+    if isinstance(sparse_embedding, BM25SparseEmbeddings):
+        return sparse_embedding.settings.to_dict()
+    kind = type(sparse_embedding)
+    identity: dict[str, Any] = {"embeddings": f"{kind.__module__}.{kind.__qualname__}"}
+    model_name = getattr(sparse_embedding, "model_name", None)
+    if isinstance(model_name, str):
+        identity["model_name"] = model_name
+    return identity
 
 
 def _qdrant_client(options: dict[str, Any]) -> QdrantClient:
@@ -76,16 +112,26 @@ def _qdrant_client(options: dict[str, Any]) -> QdrantClient:
 
 
 class DualEncoderQdrantVectorStore(QdrantVectorStore):
-    """A ``langchain_qdrant.QdrantVectorStore`` for :class:`DualEncoderEmbeddings`.
+    """A ``langchain_qdrant.QdrantVectorStore`` for :class:`DualEncoderEmbeddings`, dense, sparse or hybrid.
 
-    What differs from its parent: each document's title (``metadata[title_key]``) reaches the encoder
-    as the recipe says (SimLM's ``(title, text)`` pair); the distance is the recipe's (TAS-B: dot
-    product) and a new collection gets the model's vector size; an existing collection of another
-    size or distance is refused (:class:`~simlm_haystack.CollectionMismatchError`) before anything is
-    written. Everything else is LangChain's: ``from_texts`` / ``from_documents``, ``add_documents``,
-    ``similarity_search(_with_score)``, filters as ``qdrant_client.models.Filter``, ``as_retriever``,
-    ``from_existing_collection``, and ``path=`` (embedded), ``location=":memory:"`` or ``url=`` (with
-    ``api_key=``, read from ``QDRANT_API_KEY`` when not given). Dense retrieval only.
+    What differs from its parent: each document's title (``metadata[title_key]``) reaches the encoders
+    (the dense one as the recipe says, SimLM's ``(title, text)`` pair; the sparse one as
+    ``title + " " + text``); the distance is the recipe's (TAS-B: dot product) and a new collection gets
+    the model's vector size; a new sparse vector gets Qdrant's IDF modifier (BM25 needs it; langchain-qdrant
+    sets none); an existing collection of another size or distance, or without the sparse vector the mode
+    needs, is refused (:class:`~simlm_haystack.CollectionMismatchError`) before anything is written; and
+    the collection's encoder identity is checked (see :meth:`check_collection`). Everything else is
+    LangChain's: ``from_texts`` / ``from_documents``, ``add_documents``, ``similarity_search(_with_score)``
+    (in HYBRID mode its ``hybrid_fusion=`` too), filters as ``qdrant_client.models.Filter``,
+    ``as_retriever``, ``from_existing_collection``, and ``path=`` (embedded), ``location=":memory:"`` or
+    ``url=`` (with ``api_key=``, read from ``QDRANT_API_KEY`` when not given).
+
+    ``retrieval_mode`` is langchain-qdrant's: ``RetrievalMode.DENSE`` (the default) searches the dual
+    encoder's vectors; ``SPARSE`` the ``sparse_embedding``'s (e.g.
+    :class:`~simlm_haystack.langchain.sparse.BM25SparseEmbeddings`; no dense model is needed or loaded, so
+    ``embedding`` may be left out); ``HYBRID`` both, fused by langchain-qdrant's own query (each side's
+    ``k`` best, reciprocal rank fusion unless ``hybrid_fusion`` says otherwise). A store writes the vectors
+    its mode searches.
 
     Ids and metadata are the caller's, as LangChain's standard tests ask: any string or integer id is
     taken (Qdrant's point id is :func:`point_id` of it, the id itself kept in the payload under
@@ -93,29 +139,49 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
     without the ``_id`` and ``_collection_name`` that ``QdrantVectorStore`` adds.
 
     ```python
-    from simlm_haystack.langchain import DualEncoderEmbeddings, DualEncoderQdrantVectorStore
+    from langchain_qdrant import RetrievalMode
+    from simlm_haystack.langchain import BM25SparseEmbeddings, DualEncoderEmbeddings, DualEncoderQdrantVectorStore
 
     embeddings = DualEncoderEmbeddings(model="intfloat/simlm-base-msmarco-finetuned")
-    store = DualEncoderQdrantVectorStore.from_documents(docs, embeddings, path="qdrant_data", collection_name="docs")
+    store = DualEncoderQdrantVectorStore.from_documents(
+        docs, embeddings, path="qdrant_data", collection_name="docs",
+        retrieval_mode=RetrievalMode.HYBRID, sparse_embedding=BM25SparseEmbeddings(),
+    )
     retriever = store.as_retriever(search_kwargs={"k": 10})
     ```
 
-    With :data:`HAYSTACK_LAYOUT`'s keyword values the store shares collections with Haystack's
-    ``QdrantDocumentStore`` (see there).
+    With :data:`HAYSTACK_LAYOUT`'s keyword values (dense) or :data:`HAYSTACK_HYBRID_LAYOUT`'s (any mode)
+    the store shares collections with Haystack's ``QdrantDocumentStore`` (see there).
 
-    :param title_key: The metadata key that holds a document's title; ``None`` reads no title.
+    :param client: The Qdrant client.
+    :param collection_name: The collection; it must exist (``from_texts`` / ``from_documents`` create it).
+    :param embedding: The dense encoder; needed in DENSE and HYBRID mode.
+    :param retrieval_mode: ``RetrievalMode.DENSE``, ``SPARSE`` or ``HYBRID`` (or its value, ``"hybrid"``).
+    :param sparse_embedding: The sparse encoder (any langchain-qdrant ``SparseEmbeddings``); needed in SPARSE
+        and HYBRID mode, refused in DENSE mode (where it would silently not be used).
+    :param vector_name: The dense vector's name; ``""``: the unnamed vector.
+    :param sparse_vector_name: The sparse vector's name.
+    :param content_payload_key: The payload key of a document's text.
+    :param metadata_payload_key: The payload key of a document's metadata.
     :param distance: Must be the recipe's, which is the default.
-    :param allow_other_encoder: Use a collection whose recorded encoder (model weights or recipe) differs
-        from ``embedding``'s, with a warning, instead of refusing it (see :meth:`check_collection`).
+    :param title_key: The metadata key that holds a document's title; ``None`` reads no title.
+    :param validate_collection_config: Check the collection now, as a reader (see :meth:`check_collection`);
+        a write checks it as a writer in any case.
+    :param allow_other_encoder: Use a collection whose recorded encoder (model weights, recipe or sparse
+        side) differs from this store's, with a warning, instead of refusing it.
+    :raises TypeError: The mode's embeddings are missing or of another type.
     """
 
     def __init__(
         self,
         client: QdrantClient,
         collection_name: str,
-        embedding: DualEncoderEmbeddings,
+        embedding: DualEncoderEmbeddings | None = None,
         *,
+        retrieval_mode: RetrievalMode = RetrievalMode.DENSE,
+        sparse_embedding: SparseEmbeddings | None = None,
         vector_name: str = QdrantVectorStore.VECTOR_NAME,
+        sparse_vector_name: str = QdrantVectorStore.SPARSE_VECTOR_NAME,
         content_payload_key: str = QdrantVectorStore.CONTENT_KEY,
         metadata_payload_key: str = QdrantVectorStore.METADATA_KEY,
         distance: models.Distance | None = None,
@@ -123,86 +189,184 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         validate_collection_config: bool = True,
         allow_other_encoder: bool = False,
     ) -> None:
-        if not isinstance(embedding, DualEncoderEmbeddings):
+        retrieval_mode = RetrievalMode(retrieval_mode)
+        # SPARSE mode may go without a dense model (as in the parent); a dense model given there is not loaded.
+        if (retrieval_mode in DENSE_MODES or embedding is not None) and not isinstance(
+            embedding, DualEncoderEmbeddings
+        ):
             raise TypeError(
-                f"DualEncoderQdrantVectorStore needs DualEncoderEmbeddings, not {type(embedding).__name__}; "
-                "for other embeddings use langchain_qdrant.QdrantVectorStore"
+                f"DualEncoderQdrantVectorStore needs DualEncoderEmbeddings, not {type(embedding).__name__}, "
+                f"in {retrieval_mode.name} mode; for other embeddings use langchain_qdrant.QdrantVectorStore"
+            )
+        if retrieval_mode in SPARSE_MODES:
+            if not isinstance(sparse_embedding, SparseEmbeddings):
+                raise TypeError(
+                    f"retrieval_mode={retrieval_mode.name} needs sparse_embedding=, a langchain-qdrant "
+                    f"SparseEmbeddings such as BM25SparseEmbeddings(), not {type(sparse_embedding).__name__}"
+                )
+        elif sparse_embedding is not None:
+            raise ValueError(
+                "sparse_embedding is only used in the SPARSE and HYBRID retrieval modes: pass "
+                "retrieval_mode=RetrievalMode.HYBRID (or SPARSE), or leave sparse_embedding out for dense search"
             )
         if ID_PAYLOAD_KEY in (content_payload_key, metadata_payload_key):
             raise ValueError(f"the payload key {ID_PAYLOAD_KEY!r} holds document ids; keep content and metadata apart")
-        recipe_distance = QdrantDocumentStore.SIMILARITY[embedding.recipe.similarity]
-        if distance is not None and models.Distance(distance) != recipe_distance:
-            raise ValueError(
-                f"distance={models.Distance(distance).value} disagrees with recipe {embedding.recipe.name!r} "
-                f"({recipe_distance.value}): the model's vectors are compared as it was trained; leave distance out"
-            )
+        if embedding is not None:
+            recipe_distance = QdrantDocumentStore.SIMILARITY[embedding.recipe.similarity]
+            if distance is not None and models.Distance(distance) != recipe_distance:
+                raise ValueError(
+                    f"distance={models.Distance(distance).value} disagrees with recipe {embedding.recipe.name!r} "
+                    f"({recipe_distance.value}): the model's vectors are compared as it was trained; leave distance out"
+                )
+            distance = recipe_distance
         super().__init__(
             client=client,
             collection_name=collection_name,
             embedding=embedding,
+            retrieval_mode=retrieval_mode,
             vector_name=vector_name,
             content_payload_key=content_payload_key,
             metadata_payload_key=metadata_payload_key,
-            distance=recipe_distance,
+            distance=models.Distance(distance) if distance is not None else models.Distance.COSINE,
+            sparse_embedding=sparse_embedding,
+            sparse_vector_name=sparse_vector_name,
+            validate_embeddings=False,
             validate_collection_config=False,
         )
         self.title_key = title_key
         self.allow_other_encoder = allow_other_encoder
+        # The writer's check runs once, before the first write (or when from_texts opens the collection).
+        self._writer_check = CollectionCheck(
+            lambda: self._collection_identity(), writes=True, allow_other_encoder=allow_other_encoder
+        )
         if validate_collection_config:
             self.check_collection()
 
     @property
-    def embeddings(self) -> DualEncoderEmbeddings:
-        assert isinstance(self._embeddings, DualEncoderEmbeddings)
-        return self._embeddings
+    def embeddings(self) -> DualEncoderEmbeddings | None:
+        """The dense encoder; ``None`` for a SPARSE store built without one."""
+        return self._embeddings  # type: ignore[return-value]  # __init__ took DualEncoderEmbeddings or None
+
+    @property
+    def _dense(self) -> DualEncoderEmbeddings:
+        embeddings = self.embeddings
+        if embeddings is None:
+            raise ValueError(
+                f"{type(self).__name__} has no dense embeddings (retrieval_mode={self.retrieval_mode.name})"
+            )
+        return embeddings
+
+    def _uses_dense(self) -> bool:
+        return self.retrieval_mode in DENSE_MODES
+
+    def _uses_sparse(self) -> bool:
+        return self.retrieval_mode in SPARSE_MODES
+
+    def _bm25(self) -> bool:
+        """Whether the sparse side is BM25 (whose scores need the collection's IDF modifier)."""
+        return self._uses_sparse() and isinstance(self.sparse_embeddings, BM25SparseEmbeddings)
+
+    def _collection_identity(self) -> CollectionIdentity:
+        return qdrant_collection_identity(self.client, self.collection_name)
+
+    def encoder_identity(self) -> EncoderIdentity:
+        """What this store's vectors are, as a collection records it: the dense encoder in DENSE and HYBRID mode
+        (its model is loaded for the fingerprint, nothing is encoded), the sparse side (:func:`sparse_identity`)
+        in SPARSE and HYBRID mode."""
+        dense = self._dense if self._uses_dense() else None
+        return EncoderIdentity.of(
+            None if dense is None else dense.model,
+            None if dense is None else dense.load_encoder(),
+            sparse=sparse_identity(self.sparse_embeddings) if self._uses_sparse() else None,
+        )
 
     def check_collection(
         self,
         *,
+        writes: bool = False,
         create: bool = False,
         vector_params: dict[str, Any] | None = None,
+        sparse_vector_params: dict[str, Any] | None = None,
         collection_create_options: dict[str, Any] | None = None,
     ) -> None:
-        """The one check before anything is written: the collection must hold this encoder's vectors.
+        """The collection must hold the vectors this store's mode reads (``writes``: writes) and no other encoder's.
 
-        A missing collection is created when ``create`` is set, with the model's vector size and the
-        recipe's distance (the vector unnamed when ``vector_name`` is ``""``, as Haystack creates it).
-        An existing one whose vector ``vector_name`` has another size or distance is a
-        :class:`~simlm_haystack.CollectionMismatchError` naming both. Then the encoder identity recorded
-        in the collection's metadata (:mod:`simlm_haystack.stores.identity`, the same record Haystack's
-        stores keep): an empty collection takes this encoder's; a collection filled by another model or
-        recipe is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``. This
-        loads the model, before anything is encoded.
+        A missing collection is created when ``create`` is set: a dense vector (DENSE and HYBRID mode) with the
+        model's size and the recipe's distance, unnamed when ``vector_name`` is ``""`` as Haystack creates it,
+        plus ``vector_params``; a sparse vector (SPARSE and HYBRID mode) with Qdrant's IDF modifier unless
+        ``sparse_vector_params`` say otherwise (a learned sparse model such as SPLADE wants
+        ``{"modifier": None}``; :class:`BM25SparseEmbeddings` refuses that, since without IDF its scores are
+        not BM25's). An existing collection whose dense vector has another size or distance, that lacks the
+        sparse vector, or whose sparse vector lacks the IDF modifier that BM25 needs, is a
+        :class:`~simlm_haystack.CollectionMismatchError` naming both.
+
+        Then the encoder identity recorded in the collection's metadata (:mod:`simlm_haystack.stores.identity`,
+        the record Haystack's stores keep). A writer must match it on both sides, the dense encoder and the
+        sparse one: so a DENSE writer is refused by a collection filled with hybrid points (they would lack a
+        sparse vector) and a SPARSE or HYBRID writer by a dense one; an empty collection takes the writer's
+        identity. A reader is compared only on the sides its mode searches: a DENSE store searches a hybrid
+        collection filled by the same dense encoder; a SPARSE or HYBRID store is refused by a dense-only one.
+        A mismatch is an :class:`~simlm_haystack.EncoderMismatchError` unless ``allow_other_encoder``.
+
+        The store cannot know at construction whether it will write, so it checks as a reader when it is built
+        (``from_existing_collection``, the constructor) and as a writer before its first write (``add_texts``,
+        ``add_documents``) and when ``from_texts`` / ``from_documents`` open the collection; both before
+        anything is encoded. For a reader, the identity speaks before the sparse vector's own check, so that
+        a hybrid search of a dense-only collection is told what filled it.
         """
-        size, distance = self.embeddings.embedding_dim, self.distance
-        embeddings = self.embeddings
-        wanted = f"{size}-d {distance.value} vectors of model {embeddings.model!r} (recipe {embeddings.recipe.name!r})"
-        if not self.client.collection_exists(self.collection_name):
+        exists = self.client.collection_exists(self.collection_name)
+        if not exists:
             if not create:
                 raise ValueError(
                     f"Qdrant collection {self.collection_name!r} does not exist; from_texts / from_documents create it"
                 )
-            params = models.VectorParams(**{**(vector_params or {}), "size": size, "distance": distance})
-            self.client.create_collection(
-                **{
-                    **(collection_create_options or {}),
-                    "collection_name": self.collection_name,
-                    "vectors_config": params if self.vector_name == "" else {self.vector_name: params},
-                }
-            )
+            self._create_collection(vector_params, sparse_vector_params, collection_create_options)
+        elif self._uses_dense():
+            self._check_dense_vector()
+        if exists and writes and self._uses_sparse():
+            self._check_sparse_vector()
+        if writes:
+            self._writer_check.run(self.encoder_identity)
         else:
-            self._check_vectors(size, distance, wanted)
-        CollectionCheck(
-            qdrant_collection_identity(self.client, self.collection_name),
-            writes=True,
-            allow_other_encoder=self.allow_other_encoder,
-        ).run(EncoderIdentity.of(embeddings.model, embeddings.load_encoder()))
+            reader_check = CollectionCheck(
+                self._collection_identity(), writes=False, allow_other_encoder=self.allow_other_encoder
+            )
+            reader_check.run(self.encoder_identity)
+        if exists and not writes and self._uses_sparse():
+            self._check_sparse_vector()
 
-    def _check_vectors(self, size: int, distance: models.Distance, wanted: str) -> None:
+    def _create_collection(
+        self,
+        vector_params: dict[str, Any] | None,
+        sparse_vector_params: dict[str, Any] | None,
+        collection_create_options: dict[str, Any] | None,
+    ) -> None:
+        options = {**(collection_create_options or {}), "collection_name": self.collection_name, "vectors_config": {}}
+        if self._uses_dense():
+            params = models.VectorParams(
+                **{**(vector_params or {}), "size": self._dense.embedding_dim, "distance": self.distance}
+            )
+            options["vectors_config"] = params if self.vector_name == "" else {self.vector_name: params}
+        if self._uses_sparse():
+            sparse_params = models.SparseVectorParams(
+                **{"modifier": models.Modifier.IDF, **(sparse_vector_params or {})}
+            )
+            if self._bm25() and sparse_params.modifier != models.Modifier.IDF:
+                raise ValueError(
+                    f"BM25SparseEmbeddings needs the sparse vector's IDF modifier, not "
+                    f"modifier={sparse_params.modifier!r}: its document vectors hold BM25's term-frequency part and "
+                    "Qdrant multiplies in each term's IDF; leave 'modifier' out of sparse_vector_params"
+                )
+            options["sparse_vectors_config"] = {self.sparse_vector_name: sparse_params}
+        self.client.create_collection(**options)
+
+    def _check_dense_vector(self) -> None:
+        embeddings = self._dense
+        size, distance = embeddings.embedding_dim, self.distance
         vectors = self.client.get_collection(self.collection_name).config.params.vectors
         if isinstance(vectors, dict):
             current = vectors.get(self.vector_name)
-            names = ", ".join(repr(name) for name in vectors)
+            names = ", ".join(repr(name) for name in vectors) or "none"
         else:
             current = vectors if self.vector_name == "" else None
             names = "'' (one unnamed vector)"
@@ -210,12 +374,35 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             raise CollectionMismatchError(
                 f"Qdrant collection {self.collection_name!r} has no dense vector named {self.vector_name!r} "
                 f"(it has {names}); pass vector_name= one of those"
+                + ("" if vectors else ", or use it with retrieval_mode=RetrievalMode.SPARSE")
             )
         if (current.size, current.distance) != (size, distance):
+            wanted = (
+                f"{size}-d {distance.value} vectors of model {embeddings.model!r} (recipe {embeddings.recipe.name!r})"
+            )
             raise CollectionMismatchError(
                 f"Qdrant collection {self.collection_name!r} holds {current.size}-d {current.distance.value} vectors "
                 f"and cannot hold the {wanted}. Use another collection name, or force_recreate=True to delete "
                 "it and start again."
+            )
+
+    def _check_sparse_vector(self) -> None:
+        sparse_vectors = self.client.get_collection(self.collection_name).config.params.sparse_vectors or {}
+        current = sparse_vectors.get(self.sparse_vector_name)
+        if current is None:
+            names = ", ".join(repr(name) for name in sparse_vectors) or "none"
+            raise CollectionMismatchError(
+                f"Qdrant collection {self.collection_name!r} has no sparse vector named {self.sparse_vector_name!r} "
+                f"(it has {names}); pass sparse_vector_name= one of those"
+                + ("" if sparse_vectors else ", or use it with retrieval_mode=RetrievalMode.DENSE")
+            )
+        if self._bm25() and current.modifier != models.Modifier.IDF:
+            raise CollectionMismatchError(
+                f"The sparse vector {self.sparse_vector_name!r} of Qdrant collection {self.collection_name!r} has no "
+                "IDF modifier (langchain-qdrant creates none by default), so BM25SparseEmbeddings' vectors would be "
+                "scored without BM25's IDF. Add it: client.update_collection("
+                f"{self.collection_name!r}, sparse_vectors_config={{{self.sparse_vector_name!r}: "
+                "models.SparseVectorParams(modifier=models.Modifier.IDF)}), or force_recreate=True to start again."
             )
 
     @classmethod
@@ -223,7 +410,7 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         cls,
         embedding: DualEncoderEmbeddings | None = None,
         retrieval_mode: RetrievalMode = RetrievalMode.DENSE,
-        sparse_embedding: None = None,
+        sparse_embedding: SparseEmbeddings | None = None,
         client_options: dict[str, Any] | None = None,
         collection_name: str | None = None,
         distance: models.Distance | None = None,
@@ -241,22 +428,22 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         title_key: str | None = "title",
         allow_other_encoder: bool = False,
     ) -> DualEncoderQdrantVectorStore:
-        """A store on the client ``client_options`` describe, its collection created or checked.
+        """A store on the client ``client_options`` describe, its collection created or checked as a writer's.
 
-        The parent's signature; the sparse arguments must stay unset, and the collection is always
-        checked (``validate_*`` are accepted for compatibility) because writes follow.
+        The parent's signature; the collection is always checked (``validate_*`` are accepted for
+        compatibility) because writes follow.
         """
-        _dense_only(retrieval_mode)
-        if sparse_embedding is not None or sparse_vector_params:
-            raise ValueError("DualEncoderQdrantVectorStore is dense only: leave the sparse arguments unset")
         client = _qdrant_client(client_options or {})
         collection_name = collection_name or uuid.uuid4().hex
         try:
             store = cls(
                 client,
                 collection_name,
-                embedding,  # type: ignore[arg-type]
+                embedding,
+                retrieval_mode=retrieval_mode,
+                sparse_embedding=sparse_embedding,
                 vector_name=vector_name,
+                sparse_vector_name=sparse_vector_name,
                 content_payload_key=content_payload_key,
                 metadata_payload_key=metadata_payload_key,
                 distance=distance,
@@ -267,7 +454,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
             if force_recreate and client.collection_exists(collection_name):
                 client.delete_collection(collection_name)
             store.check_collection(
-                create=True, vector_params=vector_params, collection_create_options=collection_create_options
+                writes=True,
+                create=True,
+                vector_params=vector_params,
+                sparse_vector_params=sparse_vector_params,
+                collection_create_options=collection_create_options,
             )
         except BaseException:
             with suppress(Exception):
@@ -290,8 +481,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         metadata_payload_key: str = QdrantVectorStore.METADATA_KEY,
         vector_name: str = QdrantVectorStore.VECTOR_NAME,
         retrieval_mode: RetrievalMode = RetrievalMode.DENSE,
+        sparse_embedding: SparseEmbeddings | None = None,
+        sparse_vector_name: str = QdrantVectorStore.SPARSE_VECTOR_NAME,
         collection_create_options: dict[str, Any] | None = None,
         vector_params: dict[str, Any] | None = None,
+        sparse_vector_params: dict[str, Any] | None = None,
         batch_size: int = 64,
         force_recreate: bool = False,
         allow_other_encoder: bool = False,
@@ -302,15 +496,18 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         store = cls.construct_instance(
             embedding,
             retrieval_mode,
+            sparse_embedding,
             client_options=client_options,
             collection_name=collection_name,
             distance=distance,
             content_payload_key=content_payload_key,
             metadata_payload_key=metadata_payload_key,
             vector_name=vector_name,
+            sparse_vector_name=sparse_vector_name,
             force_recreate=force_recreate,
             collection_create_options=collection_create_options,
             vector_params=vector_params,
+            sparse_vector_params=sparse_vector_params,
             title_key=title_key,
             allow_other_encoder=allow_other_encoder,
         )
@@ -324,24 +521,29 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         embedding: DualEncoderEmbeddings | None = None,
         retrieval_mode: RetrievalMode = RetrievalMode.DENSE,
         *,
+        sparse_embedding: SparseEmbeddings | None = None,
         title_key: str | None = "title",
         distance: models.Distance | None = None,
         content_payload_key: str = QdrantVectorStore.CONTENT_KEY,
         metadata_payload_key: str = QdrantVectorStore.METADATA_KEY,
         vector_name: str = QdrantVectorStore.VECTOR_NAME,
+        sparse_vector_name: str = QdrantVectorStore.SPARSE_VECTOR_NAME,
         validate_collection_config: bool = True,
         allow_other_encoder: bool = False,
         **client_options: Any,
     ) -> DualEncoderQdrantVectorStore:
-        """Open an existing collection without adding data; ``client_options`` go to ``QdrantClient``."""
-        _dense_only(retrieval_mode)
+        """Open an existing collection without adding data, checked as a reader's (see :meth:`check_collection`);
+        ``client_options`` go to ``QdrantClient``."""
         client = _qdrant_client(client_options)
         try:
             return cls(
                 client,
                 collection_name,
-                embedding,  # type: ignore[arg-type]
+                embedding,
+                retrieval_mode=retrieval_mode,
+                sparse_embedding=sparse_embedding,
                 vector_name=vector_name,
+                sparse_vector_name=sparse_vector_name,
                 content_payload_key=content_payload_key,
                 metadata_payload_key=metadata_payload_key,
                 distance=distance,
@@ -379,10 +581,11 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         ids: Sequence[str | int] | None = None,
         batch_size: int = 64,
     ) -> Generator[tuple[list[str | int], list[models.PointStruct]], Any, None]:
-        """The parent's batches of points, with each text's title passed to the encoder beside it and each
-        id kept in the payload (the point id is :func:`point_id` of it).
+        """The parent's batches of points, with each text's title passed to the encoders beside it
+        (:meth:`_build_vectors`) and each id kept in the payload (the point id is :func:`point_id` of it).
 
-        Everything is checked before the first batch is written.
+        Everything is checked before the first batch is encoded: the input, then the collection as a
+        writer's (:meth:`check_collection`, once per store).
         """
         texts = list(texts)
         for position, text in enumerate(texts):
@@ -396,10 +599,12 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
         all_ids = [uuid.uuid4().hex if i is None else i for i in (ids if ids is not None else [None] * len(texts))]
         if self.haystack_layout:
             all_ids = [str(i) for i in all_ids]
+        if not self._writer_check.settled:
+            self.check_collection(writes=True)
         for start in range(0, len(texts), batch_size):
             batch = slice(start, start + batch_size)
             batch_ids = all_ids[batch]
-            vectors = self.embeddings.embed_documents(texts[batch], titles[batch])
+            vectors = self._build_vectors(texts[batch], titles[batch])
             payloads = self._build_payloads(
                 texts[batch], all_metadatas[batch], self.content_payload_key, self.metadata_payload_key
             )
@@ -409,10 +614,37 @@ class DualEncoderQdrantVectorStore(QdrantVectorStore):
                 for document_id, payload in zip(batch_ids, payloads, strict=True)
             ]
             points = [
-                models.PointStruct(id=self._point_id(document_id), vector={self.vector_name: vector}, payload=payload)
+                models.PointStruct(id=self._point_id(document_id), vector=vector, payload=payload)
                 for document_id, vector, payload in zip(batch_ids, vectors, payloads, strict=True)
             ]
             yield batch_ids, points
+
+    def _build_vectors(  # type: ignore[override]
+        self, texts: Iterable[str], titles: Sequence[str | None] | None = None
+    ) -> list[models.VectorStruct]:
+        """The parent's vectors for the retrieval mode (dense, sparse or both), each text read with its title.
+
+        The dense encoder reads the title as its recipe says; :class:`BM25SparseEmbeddings` takes the titles
+        beside the texts (``title + " " + text``, as Haystack's ``BM25SparseDocumentEmbedder`` reads them); any
+        other ``SparseEmbeddings``, whose ``embed_documents`` takes texts only, is given that same joined text.
+        """
+        texts = list(texts)
+        titles = list(titles) if titles is not None else [None] * len(texts)
+        vectors: list[dict[str, Any]] = [{} for _ in texts]
+        if self._uses_dense():
+            dense = self._dense.embed_documents(texts, titles)
+            for vector, values in zip(vectors, dense, strict=True):
+                vector[self.vector_name] = values
+        if self._uses_sparse():
+            sparse: list[LangChainSparseVector]
+            if isinstance(self.sparse_embeddings, BM25SparseEmbeddings):
+                sparse = self.sparse_embeddings.embed_documents(texts, titles)
+            else:
+                joined = [document_text(text, title) for text, title in zip(texts, titles, strict=True)]
+                sparse = self.sparse_embeddings.embed_documents(joined)
+            for vector, values in zip(vectors, sparse, strict=True):
+                vector[self.sparse_vector_name] = models.SparseVector(indices=values.indices, values=values.values)
+        return vectors  # type: ignore[return-value]
 
     @classmethod
     def _document_from_point(

@@ -2,8 +2,14 @@
 
 Points are copied as they are stored (the same ids, vectors and payloads), so nothing is encoded again
 and the server collection answers a ``QdrantDocumentStore(url=..., index=...)`` exactly as the embedded
-one answered. The copy is resumable: each batch first asks the target which of its ids it holds and
-writes only the others, so running the same push again after an interruption finishes the job.
+one answered. A collection with sparse vectors keeps its layout: an Edge one created with
+``use_sparse_embeddings=True`` becomes qdrant-haystack's hybrid collection (``"text-dense"`` and
+``"text-sparse"`` with the IDF modifier), which ``QdrantDocumentStore(use_sparse_embeddings=True,
+sparse_idf=True)`` and its ``QdrantHybridRetriever`` search as they are; a local-mode collection's named
+and sparse vectors are copied with their settings.
+
+The copy is resumable: each batch first asks the target which of its ids it holds and writes only the
+others, so running the same push again after an interruption finishes the job.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME
 from qdrant_client import QdrantClient
 from qdrant_client.http import models
 from tqdm.auto import tqdm
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.stores.edge import EdgeDocumentStore
-from simlm_haystack.stores.edge.collection import engine_at, read_collection_file
+from simlm_haystack.stores.edge.collection import engine_at, read_collection_file, stored_use_sparse_embeddings
 from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_identity, qdrant_collection_identity
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
@@ -40,34 +47,49 @@ class PushReport:
     target_points: int
 
 
+#: A collection's dense vectors: one unnamed, or named ones.
+DenseConfig = models.VectorParams | dict[str, models.VectorParams]
+#: A collection's sparse vectors by name (None: none).
+SparseConfig = dict[str, models.SparseVectorParams] | None
+
+
 @dataclass
 class _Source:
-    vectors: models.VectorParams
+    vectors: DenseConfig
     count: int
     batches: Callable[[int], Iterator[list[models.PointStruct]]]
     close: Callable[[], None]
     #: The encoder identity kept with the source (see :mod:`simlm_haystack.stores.identity`), if any.
     encoder: dict[str, Any] | None = None
+    sparse_vectors: SparseConfig = None
 
 
 def _edge_source(path: str, index: str) -> _Source:
     described = read_collection_file(Path(path) / index)
     if described is None:
         raise StoreError(f"No Qdrant Edge collection {index!r} at {path}")
+    hybrid = stored_use_sparse_embeddings(described)
     store = EdgeDocumentStore(
-        path=path, index=index, embedding_dim=described["embedding_dim"], similarity=described["similarity"]
+        path=path,
+        index=index,
+        embedding_dim=described["embedding_dim"],
+        similarity=described["similarity"],
+        use_sparse_embeddings=hybrid,
     )
 
     def batches(size: int) -> Iterator[list[models.PointStruct]]:
         for records in store.scroll_points(size):
             yield [_point(record.id, record.vector, record.payload) for record in records]
 
+    dense = models.VectorParams(size=described["embedding_dim"], distance=DISTANCES[described["similarity"]])
     return _Source(
-        models.VectorParams(size=described["embedding_dim"], distance=DISTANCES[described["similarity"]]),
+        {DENSE_VECTORS_NAME: dense} if hybrid else dense,
         store.count_documents(),
         batches,
         store.close,
         described.get(METADATA_KEY),
+        # qdrant-haystack's hybrid layout (QdrantDocumentStore(use_sparse_embeddings=True, sparse_idf=True)).
+        {SPARSE_VECTORS_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)} if hybrid else None,
     )
 
 
@@ -76,10 +98,7 @@ def _local_source(path: str, index: str) -> _Source:
     if not client.collection_exists(index):
         client.close()
         raise StoreError(f"No Qdrant collection {index!r} in local mode at {path}")
-    vectors = client.get_collection(index).config.params.vectors
-    if not isinstance(vectors, models.VectorParams):
-        client.close()
-        raise StoreError(f"Collection {index!r} at {path} has named vectors; push copies one unnamed dense vector")
+    params = client.get_collection(index).config.params
 
     def batches(size: int) -> Iterator[list[models.PointStruct]]:
         offset = None
@@ -90,36 +109,69 @@ def _local_source(path: str, index: str) -> _Source:
                 return
 
     encoder = (client.get_collection(index).config.metadata or {}).get(METADATA_KEY)
-    return _Source(vectors, client.count(index, exact=True).count, batches, client.close, encoder)
+    count = client.count(index, exact=True).count
+    # Its vectors as they are configured, named or not, sparse ones with their modifiers.
+    return _Source(params.vectors or {}, count, batches, client.close, encoder, params.sparse_vectors or None)
 
 
 def _point(point_id: Any, vector: Any, payload: dict[str, Any] | None) -> models.PointStruct:
     # Edge gives ids as uuid.UUID, qdrant_client as strings; integer ids stay integers.
+    if isinstance(vector, dict):  # named vectors; a sparse one (Edge's or qdrant_client's) as qdrant_client's
+        vector = {
+            name: models.SparseVector(indices=list(value.indices), values=list(value.values))
+            if hasattr(value, "indices")
+            else value
+            for name, value in vector.items()
+        }
     return models.PointStruct(
         id=point_id if isinstance(point_id, int) else str(point_id), vector=vector or {}, payload=payload
     )
 
 
+def _layout(vectors: DenseConfig | None, sparse_vectors: SparseConfig) -> tuple[Any, Any]:
+    """What must agree between a source and an existing target: each dense vector's name, size and distance,
+    and each sparse vector's name and modifier (IDF or none)."""
+    if isinstance(vectors, models.VectorParams):
+        dense: Any = (vectors.size, vectors.distance)
+    else:
+        dense = {name: (params.size, params.distance) for name, params in (vectors or {}).items()}
+    return dense, {name: params.modifier or models.Modifier.NONE for name, params in (sparse_vectors or {}).items()}
+
+
+def _describe_layout(vectors: DenseConfig | None, sparse_vectors: SparseConfig) -> str:
+    dense, sparse = _layout(vectors, sparse_vectors)
+    if isinstance(dense, tuple):
+        parts = [f"{dense[0]}-d, {dense[1].value}"]
+    else:
+        parts = [f"{name!r}: {size}-d, {distance.value}" for name, (size, distance) in dense.items()]
+    parts += [f"{name!r}: sparse, modifier {modifier.value}" for name, modifier in sparse.items()]
+    return "; ".join(parts) if parts else "no vectors"
+
+
 def _open_target(
-    client: QdrantClient, name: str, vectors: models.VectorParams, encoder: dict[str, Any] | None, **cluster: int | None
+    client: QdrantClient,
+    name: str,
+    vectors: DenseConfig,
+    encoder: dict[str, Any] | None,
+    sparse_vectors: SparseConfig = None,
+    **cluster: int | None,
 ) -> None:
-    """Create the target collection with the source's size, distance and encoder identity, or check an existing one."""
+    """Create the target collection with the source's vectors (sizes, distances, sparse vectors and their
+    modifiers) and encoder identity, or check an existing one."""
     if not client.collection_exists(name):
         client.create_collection(
             name,
             vectors_config=vectors,
+            sparse_vectors_config=sparse_vectors,
             metadata={METADATA_KEY: encoder} if encoder is not None else None,
             **{key: value for key, value in cluster.items() if value is not None},
         )
         return
-    existing = client.get_collection(name).config.params.vectors
-    if not isinstance(existing, models.VectorParams) or (existing.size, existing.distance) != (
-        vectors.size,
-        vectors.distance,
-    ):
+    existing = client.get_collection(name).config.params
+    if _layout(existing.vectors, existing.sparse_vectors) != _layout(vectors, sparse_vectors):
         raise CollectionMismatchError(
-            f"Target collection {name!r} cannot hold these vectors ({vectors.size}-d, {vectors.distance.value}): "
-            f"it has {existing}. Push into another --target-index."
+            f"Target collection {name!r} cannot hold these vectors ({_describe_layout(vectors, sparse_vectors)}): "
+            f"it has {_describe_layout(existing.vectors, existing.sparse_vectors)}. Push into another --target-index."
         )
     if encoder is not None:  # an empty target takes the source's identity; another encoder's is refused
         target = qdrant_collection_identity(client, name, f"Target collection {name!r}")
@@ -146,9 +198,10 @@ def push_collection(
     :param index: The collection to copy.
     :param client: The target: any ``QdrantClient`` (a server, a cluster, Qdrant Cloud).
     :param target_index: The target collection's name (default: ``index``). It is created with the
-        source's vector size and distance (and ``shard_number`` / ``replication_factor``) and the encoder
+        source's vector size and distance, and its sparse vector with the IDF modifier where it has one
+        (qdrant-haystack's hybrid layout), (and ``shard_number`` / ``replication_factor``) and the encoder
         identity kept with the source (:mod:`simlm_haystack.stores.identity`); an existing one must have
-        the same size and distance, and no other encoder's identity.
+        the same vectors, and no other encoder's identity.
     :param engine: ``"edge"`` or ``"local"``; detected from the folder when omitted.
     :param batch_size: Points read, checked and written at a time.
     :param retries: Retries of a transient target error, after ``backoff_seconds`` x 1, 2, 4, ...
@@ -169,6 +222,7 @@ def push_collection(
                 target,
                 source.vectors,
                 source.encoder,
+                source.sparse_vectors,
                 shard_number=shard_number,
                 replication_factor=replication_factor,
             )

@@ -75,7 +75,7 @@ def qdrant_document_store(
     :param use_sparse_embeddings: Keep BM25 sparse vectors beside the dense ones, for sparse and hybrid search:
         qdrant-haystack's layout (named vectors ``"text-dense"`` and ``"text-sparse"``), with the IDF modifier
         on the sparse one (``sparse_idf=True``) so that Qdrant scores BM25. ``None``: as an existing collection
-        is laid out, else dense only.
+        is laid out (looked up only with ``check_collection``), else dense only.
     :param check_collection: Open the collection now, so that an existing one with another size or
         distance is an error before anything is written.
     :param kwargs: Any other ``QdrantDocumentStore`` argument (``shard_number``,
@@ -88,7 +88,9 @@ def qdrant_document_store(
         location = ":memory:"
     kwargs.setdefault("progress_bar", False)
     if use_sparse_embeddings is None:
-        use_sparse_embeddings = _has_sparse_vectors(location=location, path=path, url=url, index=index, **kwargs)
+        use_sparse_embeddings = check_collection and _has_sparse_vectors(
+            location=location, path=path, url=url, index=index, **kwargs
+        )
     if use_sparse_embeddings:
         kwargs.setdefault("sparse_idf", True)
     store = QdrantDocumentStore(

@@ -4,11 +4,15 @@ in a worker thread and the event loop stays free."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from haystack import Document
+from haystack.dataclasses import SparseEmbedding
 from haystack.document_stores.types import DuplicatePolicy
 from qdrant_client.http import models
+
+if TYPE_CHECKING:
+    from simlm_haystack.stores.fusion import HybridSearch
 
 Filters = dict[str, Any] | models.Filter | None
 
@@ -64,6 +68,46 @@ class AsyncMethods:
             return_embedding,
             score_threshold,
             hnsw_ef,
+        )
+
+    async def _query_by_sparse_async(
+        self,
+        query_sparse_embedding: SparseEmbedding,
+        filters: Filters = None,
+        top_k: int = 10,
+        scale_score: bool = False,
+        return_embedding: bool = False,
+        score_threshold: float | None = None,
+    ) -> list[Document]:
+        return await asyncio.to_thread(
+            self._query_by_sparse,
+            query_sparse_embedding,
+            filters,
+            top_k,
+            scale_score,
+            return_embedding,
+            score_threshold,
+        )
+
+    async def _query_hybrid_async(
+        self,
+        query_embedding: list[float],
+        query_sparse_embedding: SparseEmbedding,
+        filters: Filters = None,
+        top_k: int = 10,
+        return_embedding: bool = False,
+        score_threshold: float | None = None,
+        search: HybridSearch | None = None,
+    ) -> list[Document]:
+        return await asyncio.to_thread(
+            self._query_hybrid,
+            query_embedding,
+            query_sparse_embedding,
+            filters,
+            top_k,
+            return_embedding,
+            score_threshold,
+            search,
         )
 
     async def close_async(self) -> None:

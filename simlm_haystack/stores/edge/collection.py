@@ -2,7 +2,8 @@
 
 ```
 <path>/<index>/
-    collection.json   what the collection holds (vector size, similarity); the place for more to come
+    collection.json   what the collection holds (vector size, similarity, whether it has BM25 sparse vectors),
+                      and the encoder identity that filled it
     shard/            the Qdrant Edge shard (segments, write-ahead log)
     .lock             held by the process that has the collection open; it holds that process's id
 ```
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import qdrant_edge as edge
+from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 
@@ -41,17 +43,23 @@ class IndexSettings:
     hnsw_m: int
     hnsw_ef_construct: int
     on_disk: bool
+    use_sparse_embeddings: bool = False
 
     def edge_config(self) -> edge.EdgeConfig:
         # The optimiser builds HNSW only for segments past this many kilobytes of vectors: below the
         # threshold the graph would never be searched (see EdgeDocumentStore), so it is not built.
         threshold_kb = max(1, self.exact_search_threshold * self.embedding_dim * 4 // 1024)
+        memory = edge.Memory.Cold if self.on_disk else None
+        dense = edge.EdgeVectorParams(size=self.embedding_dim, distance=DISTANCES[self.similarity], memory=memory)
+        # With sparse vectors, qdrant-haystack's layout: named vectors, the sparse one scored with IDF (BM25).
+        sparse = (
+            {SPARSE_VECTORS_NAME: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf, memory=memory)}
+            if self.use_sparse_embeddings
+            else None
+        )
         return edge.EdgeConfig(
-            vectors=edge.EdgeVectorParams(
-                size=self.embedding_dim,
-                distance=DISTANCES[self.similarity],
-                memory=edge.Memory.Cold if self.on_disk else None,
-            ),
+            vectors={DENSE_VECTORS_NAME: dense} if self.use_sparse_embeddings else dense,
+            sparse_vectors=sparse,
             hnsw_config=edge.HnswIndexConfig(
                 m=self.hnsw_m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=threshold_kb
             ),
@@ -121,15 +129,21 @@ def write_collection_file(directory: Path, contents: dict[str, Any]) -> None:
 def open_collection(directory: Path, index: str, settings: IndexSettings) -> tuple[edge.EdgeShard, CollectionLock]:
     """Lock the collection folder, then open its shard, creating it when there is none.
 
-    An existing collection of another vector size or similarity is a :class:`CollectionMismatchError`
-    before anything is written; a folder another process holds is a :class:`StoreError`.
+    An existing collection of another vector size or similarity, or with (without) sparse vectors opened
+    without (with) them, is a :class:`CollectionMismatchError` before anything is written; a folder another
+    process holds is a :class:`StoreError`.
     """
     description = f"Qdrant Edge collection {index!r} at {directory}"
     directory.mkdir(parents=True, exist_ok=True)
     lock = CollectionLock(directory)
     lock.acquire(description)
     try:
-        wanted = {"engine": ENGINE, "embedding_dim": settings.embedding_dim, "similarity": settings.similarity}
+        wanted = {
+            "engine": ENGINE,
+            "embedding_dim": settings.embedding_dim,
+            "similarity": settings.similarity,
+            "use_sparse_embeddings": settings.use_sparse_embeddings,
+        }
         described = read_collection_file(directory)
         if described is not None:
             stored = (described.get("embedding_dim"), described.get("similarity"))
@@ -139,6 +153,14 @@ def open_collection(directory: Path, index: str, settings: IndexSettings) -> tup
                     f"{settings.similarity}): it holds {stored[0]}-d vectors compared by {stored[1]}. "
                     "Use another index name, or delete the folder to start again."
                 )
+            hybrid = stored_use_sparse_embeddings(described)
+            if hybrid != settings.use_sparse_embeddings:
+                raise CollectionMismatchError(
+                    f"{description} was created {'with' if hybrid else 'without'} BM25 sparse vectors "
+                    f"({SPARSE_VECTORS_NAME!r}) and cannot be opened {'without' if hybrid else 'with'} them: "
+                    f"open it with use_sparse_embeddings={hybrid}, or use another index name for a "
+                    f"{'dense-only' if hybrid else 'hybrid'} collection."
+                )
         shard_dir = directory / SHARD_DIR
         shard = _load_or_create(shard_dir, settings, description)
         if described is None:
@@ -147,6 +169,12 @@ def open_collection(directory: Path, index: str, settings: IndexSettings) -> tup
     except BaseException:
         lock.release()
         raise
+
+
+def stored_use_sparse_embeddings(described: dict[str, Any]) -> bool:
+    """Whether a collection file describes a collection with sparse vectors (files written before
+    collections could have them lack the key: dense-only)."""
+    return bool(described.get("use_sparse_embeddings", False))
 
 
 def _load_or_create(shard_dir: Path, settings: IndexSettings, description: str) -> edge.EdgeShard:
