@@ -356,17 +356,20 @@ def minilm_reference(minilm_path: str, sample_dir: Path):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_minilm_edge_collection_has_the_top10_of_index_documents(
+def test_minilm_hybrid_edge_collection_has_the_top10_of_index_documents(
     ray_session, minilm_path: str, minilm_reference, sample_dir: Path, tmp_path: Path
 ) -> None:
+    """Qdrant Edge, two workers, BM25 sparse vectors written in the same pass."""
     documents, reference = minilm_reference
     path = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": d.id, **d.meta, "text": d.content} for d in documents])
     embedder = _embedder(minilm_path, "minilm")
-    store = edge_document_store(embedder, path=str(tmp_path / "edge"), index="sample")
-    report = index_with_ray(path, embedder, store, workers=2, chunk_size=25, progress_bar=False)
+    store = edge_document_store(embedder, path=str(tmp_path / "edge"), index="sample", use_sparse_embeddings=True)
+    report = index_with_ray(path, embedder, store, retrieval="hybrid", workers=2, chunk_size=25, progress_bar=False)
     assert (report.documents, report.written, report.skipped) == (MINILM_DOCUMENTS, MINILM_DOCUMENTS, 0)
-    _assert_same_collection(store, reference)
-    _assert_same_top10(store, reference, minilm_path, "minilm", _queries(sample_dir))
+    _assert_same_collection(store, reference, sparse=True)
+    queries = _queries(sample_dir)
+    _assert_same_top10(store, reference, minilm_path, "minilm", queries, hybrid=True)
+    _assert_same_top10(store, reference, minilm_path, "minilm", queries)
     store.close()
 
 
