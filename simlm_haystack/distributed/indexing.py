@@ -65,7 +65,8 @@ class RayIndexReport:
     :param written: Documents encoded and written by this run.
     :param skipped: Documents already stored with the same content and meta, not encoded again.
     :param workers: Worker actors in the pool.
-    :param seconds: Wall time of the job, from the first block sent to the store's bulk write finished.
+    :param seconds: Wall time from after the collection check (the driver's model loaded) to the store's bulk write
+        finished: starting Ray when this process was not connected, the writer actor and the workers included.
     """
 
     documents: int
