@@ -60,11 +60,9 @@ def index_with_ray_from_args(args: argparse.Namespace, embedder: Any, store: Any
     """Index ``args.corpus`` as the flags say, on the cluster ``--ray`` names; returns the documents written."""
     from simlm_haystack.distributed import index_with_ray, ray_cluster
 
-    if not args.verbose:
-        # Ray Data's own notices (progress bars off, execution finished) would break through the progress bar.
-        logging.getLogger("ray").setLevel(logging.ERROR)
     address = None if args.ray == LOCAL_CLUSTER else args.ray
-    with ray_cluster(address) as cluster:
+    # Without --verbose, Ray's own notices (progress bars off, execution finished) would break through the bar.
+    with ray_cluster(address, logging_level=logging.INFO if args.verbose else logging.ERROR) as cluster:
         if cluster.started_here and not args.quiet:
             where = "started" if address is None else f"joined at {address}"
             print(

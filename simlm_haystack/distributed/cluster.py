@@ -57,6 +57,7 @@ def ray_cluster(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     object_store_memory: int | None = None,
+    logging_level: int = logging.WARNING,
 ) -> Iterator[RayCluster]:
     """Ray for the duration of the block.
 
@@ -67,6 +68,7 @@ def ray_cluster(
     :param num_cpus: CPUs of a local cluster (default: the machine's); not allowed when joining.
     :param num_gpus: GPUs of a local cluster (default: those detected); not allowed when joining.
     :param object_store_memory: Bytes of a local cluster's object store (default: Ray's, 30 % of memory).
+    :param logging_level: The level of Ray's own loggers in this process (``ray``, ``ray.data``).
 
     Ray's usage statistics are turned off (``RAY_USAGE_STATS_ENABLED=0``) unless the environment sets them, and
     no dashboard is started. A cluster that cannot be joined is a :class:`~simlm_haystack.errors.SettingsError`.
@@ -83,14 +85,15 @@ def ray_cluster(
     try:
         if address is None:
             # "local": a new cluster even if RAY_ADDRESS or an earlier `ray start` names another.
-            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING, **local)
+            ray.init(address="local", include_dashboard=False, logging_level=logging_level, **local)
         else:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, logging_level=logging_level)
     except ConnectionError as error:
         raise SettingsError(
             f"Cannot join the Ray cluster at {address!r}: {error}. Start one (`ray start --head`), pass its address, "
             "or leave the address out to start a local one"
         ) from None
+    logging.getLogger("ray.data").setLevel(logging_level)  # Ray Data configures its logger on its own
     cluster = RayCluster(address, True, time.perf_counter() - begun, dict(ray.cluster_resources()))
     try:
         yield cluster
