@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from itertools import chain
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from simlm_haystack.backends import Backend, Graph, check_backend, cpu_threads, load_graph
+from simlm_haystack.backends import Backend, Graph, check_backend, load_graph
 from simlm_haystack.errors import EmptyQueryError
 from simlm_haystack.fast import cls_forward, native_bf16
 from simlm_haystack.models import LoadedModel, load_model
@@ -159,33 +157,6 @@ def _intra_op_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-_worker_encoder: DualEncoder | None = None
-
-
-def _start_worker(
-    source: str,
-    device: str,
-    recipe: Recipe,
-    precision: Precision,
-    threads: int,
-    backend: Backend = "torch",
-    cache_dir: str | Path | None = None,
-) -> None:
-    global _worker_encoder
-    torch.set_num_threads(threads)
-    loaded = load_model(source, device=device, local_files_only=True)
-    _worker_encoder = DualEncoder(loaded, recipe, precision=precision, backend=backend, cache_dir=cache_dir)
-    if _worker_encoder.graph is not None:
-        _worker_encoder.graph.threads = threads
-
-
-def _encode_in_worker(
-    side: Side, texts: Sequence[str], titles: Sequence[str | None] | None, batch_size: int
-) -> np.ndarray:
-    assert _worker_encoder is not None, "worker not initialised"
-    return _worker_encoder.encode(side, texts, titles, batch_size=batch_size)
-
-
 class DualEncoder:
     """A loaded model read through its recipe: texts in, vectors out.
 
@@ -299,68 +270,6 @@ class DualEncoder:
                 f"(precision={self.precision!r}); nothing was returned. Try precision='exact'."
             )
         return output
-
-    def encode_multi_process(
-        self,
-        side: Side,
-        texts: Sequence[str],
-        titles: Sequence[str | None] | None = None,
-        *,
-        devices: Sequence[str] | None = None,
-        batch_size: int = 32,
-        chunk_size: int = 4096,
-    ) -> np.ndarray:
-        """Like :meth:`encode`, spread over one worker process per entry of ``devices``.
-
-        ``devices`` defaults to one ``"cpu"`` worker per two usable cores (so each worker's matmuls
-        still use two threads); ``["cuda:0", "cuda:1"]`` uses two GPUs. CPU workers share the cores
-        evenly. Each worker loads the model from :attr:`LoadedModel.source` (a local directory or
-        a cached hub id), and on a graph backend that model's cached graph, so the vectors are the ones
-        :meth:`encode` returns. Texts go out in chunks of ``chunk_size`` and come back in order.
-        """
-        if len(texts) == 0:
-            return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        cores = cpu_threads()
-        devices = list(devices) if devices else ["cpu"] * max(1, cores // 2)
-        cpu_workers = sum(1 for device in devices if device.startswith("cpu"))
-        threads = max(1, cores // max(1, cpu_workers))
-        if titles is not None and len(titles) != len(texts):
-            raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
-        starts = range(0, len(texts), chunk_size)
-        # spawn, not fork: a forked child inherits the parent's OpenMP thread pool in a broken state.
-        context = get_context("spawn")
-        executors = [
-            ProcessPoolExecutor(
-                1,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(
-                    self.loaded.source,
-                    device,
-                    self.recipe,
-                    self.precision,
-                    threads,
-                    self.backend,
-                    self.cache_dir,
-                ),
-            )
-            for device in devices
-        ]
-        try:
-            futures = [
-                executors[number % len(executors)].submit(
-                    _encode_in_worker,
-                    side,
-                    list(texts[start : start + chunk_size]),
-                    None if titles is None else list(titles[start : start + chunk_size]),
-                    batch_size,
-                )
-                for number, start in enumerate(starts)
-            ]
-            return np.concatenate([future.result() for future in futures])
-        finally:
-            for executor in executors:
-                executor.shutdown(cancel_futures=True)
 
 
 def load_encoder(

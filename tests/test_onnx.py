@@ -238,13 +238,6 @@ def test_precisions_are_checked_per_backend(tiny_bert: str) -> None:
             check_backend(backend, precision)
 
 
-def test_multi_process_on_onnx_equals_single_process(tiny_bert: str, cache: Path) -> None:
-    encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), backend="onnx", cache_dir=cache)
-    single = encoder.encode("document", TEXTS, TITLES, batch_size=2)
-    multi = encoder.encode_multi_process("document", TEXTS, TITLES, devices=["cpu"], batch_size=2, chunk_size=3)
-    np.testing.assert_allclose(multi, single, atol=1e-5, rtol=0)
-
-
 @pytest.fixture(scope="module")
 def minilm_encoders(minilm_path: str, cache: Path) -> dict[str, DualEncoder]:
     loaded, recipe = load_model(minilm_path), get_recipe("minilm")

@@ -86,18 +86,6 @@ def test_vectorised_padding_equals_the_tokenizers_padding(tiny_bert: str) -> Non
         assert batch[name].tolist() == expected[name]
 
 
-def test_multi_process_vectors_equal_single_process(tiny_bert: str) -> None:
-    encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="exact")
-    texts = TEXTS * 5
-    titles = TITLES * 5
-    single = encoder.encode("document", texts, titles, batch_size=4)
-    multi = encoder.encode_multi_process("document", texts, titles, devices=["cpu", "cpu"], batch_size=4, chunk_size=6)
-    assert multi.shape == single.shape
-    # Each worker batches its own chunk, so padding (not the maths) differs: rounding-level only.
-    np.testing.assert_allclose(multi, single, atol=1e-5, rtol=0)
-    assert encoder.encode_multi_process("document", [], [], devices=["cpu"]).shape == (0, encoder.embedding_dim)
-
-
 def test_fast_single_text_restores_the_thread_count(tiny_bert: str) -> None:
     encoder = DualEncoder(load_model(tiny_bert), get_recipe("simlm"), precision="fast")
     before = torch.get_num_threads()

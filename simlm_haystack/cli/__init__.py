@@ -21,6 +21,7 @@ from simlm_haystack.cli.arguments import (
     add_store_arguments,
     positive_int,
 )
+from simlm_haystack.cli.distributed import add_ray_arguments
 from simlm_haystack.cli.retrieval import cmd_eval, cmd_index, cmd_push, cmd_search, shown_query
 from simlm_haystack.cli.training import cmd_pretrain, cmd_train
 from simlm_haystack.errors import SimlmHaystackError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete what the collection holds first (e.g. documents of another model or recipe), then index",
     )
+    add_ray_arguments(index)
     index.set_defaults(handler=cmd_index)
 
     search = commands.add_parser("search", help="top-k documents for one or more questions")

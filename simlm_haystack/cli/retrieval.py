@@ -13,6 +13,7 @@ from simlm_haystack.errors import SimlmHaystackError
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from simlm_haystack.cli.distributed import index_with_ray_from_args, wants_ray
     from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
     from simlm_haystack.corpus import count_lines, read_documents
     from simlm_haystack.indexing import index_documents
@@ -27,17 +28,20 @@ def cmd_index(args: argparse.Namespace) -> int:
         before = store.count_documents()
         if args.reindex and before:
             store.delete_all_documents()  # an empty collection takes this encoder's record
-        written = index_documents(
-            read_documents(args.corpus),
-            embedder,
-            store,
-            chunk_size=args.chunk_size,
-            total=count_lines(args.corpus),
-            progress_bar=not args.quiet,
-            skip_existing=not args.reencode,
-            retrieval=args.retrieval,
-            allow_other_encoder=args.allow_other_encoder,
-        )
+        if wants_ray(args):
+            written = index_with_ray_from_args(args, embedder, store)
+        else:
+            written = index_documents(
+                read_documents(args.corpus),
+                embedder,
+                store,
+                chunk_size=args.chunk_size,
+                total=count_lines(args.corpus),
+                progress_bar=not args.quiet,
+                skip_existing=not args.reencode,
+                retrieval=args.retrieval,
+                allow_other_encoder=args.allow_other_encoder,
+            )
         after = store.count_documents()
     finally:
         store.close()  # embedded Qdrant locks its folder until closed
