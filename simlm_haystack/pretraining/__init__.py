@@ -37,37 +37,66 @@ from simlm_haystack.pretraining.generator import (
     UnigramGenerator,
     load_generator,
 )
+from simlm_haystack.pretraining.heldout import HeldOutCheck, hold_out, label_free_scores
 from simlm_haystack.pretraining.masking import ReplacedLMCollator, WholeWordMasker, nested_whole_word_masks, word_spans
-from simlm_haystack.pretraining.pairs import QueryPassagePair, generate_queries, pairs_from_field, read_pairs
+from simlm_haystack.pretraining.pairs import (
+    PseudoQueryPair,
+    QueryPassagePair,
+    generate_queries,
+    pairs_from_field,
+    read_pairs,
+)
+from simlm_haystack.pretraining.pseudo_queries import (
+    PSEUDO_QUERIES,
+    CroppedPassage,
+    InverseClozePassage,
+    MixedPassage,
+    pseudo_query_pairs,
+    split_sentences,
+)
 from simlm_haystack.pretraining.query_as_context import VARIANTS, QueryAsContextCollator, QueryAsContextModel
+from simlm_haystack.pretraining.report import PretrainingReport, Reading, own_recipe
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
 from simlm_haystack.pretraining.trainer import PretrainingTrainer, build_pretrainer, pretrain
 
 __all__ = [
     "METHODS",
     "PAPER_GENERATOR",
+    "PSEUDO_QUERIES",
     "UNIGRAM",
     "VARIANTS",
     "CorpusPassage",
+    "CroppedPassage",
+    "HeldOutCheck",
+    "InverseClozePassage",
     "MaskedLMGenerator",
+    "MixedPassage",
     "PassageBatchSampler",
     "PretrainingArguments",
     "PretrainingDataArguments",
+    "PretrainingReport",
     "PretrainingTrainer",
+    "PseudoQueryPair",
     "QueryAsContextCollator",
     "QueryAsContextModel",
     "QueryPassagePair",
+    "Reading",
     "ReplacedLMCollator",
     "ReplacedLanguageModel",
     "UnigramGenerator",
     "WholeWordMasker",
     "build_pretrainer",
     "generate_queries",
+    "hold_out",
+    "label_free_scores",
     "load_generator",
     "nested_whole_word_masks",
+    "own_recipe",
     "pairs_from_field",
     "pretrain",
+    "pseudo_query_pairs",
     "read_pairs",
     "read_passages",
+    "split_sentences",
     "word_spans",
 ]
