@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import write_jsonl
+from conftest import write_beir, write_jsonl
 from haystack import Document
 from transformers import (
     AutoModel,
@@ -58,12 +58,14 @@ from simlm_haystack.pretraining import arguments as arguments_module
 from simlm_haystack.pretraining import run as run_module
 from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
 from simlm_haystack.pretraining.corpus import CorpusPassage, PassageDraw
+from simlm_haystack.pretraining.heldout import fresh_encoder
 from simlm_haystack.pretraining.masking import IGNORE
 from simlm_haystack.pretraining.mlm import MaskedLanguageModel
 from simlm_haystack.pretraining.run import run
 from simlm_haystack.pretraining.trainer import HEADS_FILE
 from simlm_haystack.recipes import RECIPE_FILE, get_recipe
 from simlm_haystack.training import DualEncoderTrainingArguments, Passage, TrainingExample, build_trainer
+from simlm_haystack.training.evaluator import RetrievalEvaluator
 
 # SimLM's recipe with short passages: the vocabulary projection of every token dominates the cost of
 # these tests, and nothing here depends on the length.
@@ -859,7 +861,7 @@ def test_pre_training_another_recipe_is_warned_about_with_the_model_s_own_score(
     corpus = sample_slice(tmp_path, sample_dir, 40)
     data = data_arguments(tiny_bert_read_as_mean, corpus=str(corpus), query_field="title", heldout_share=0.25)
     data.recipe = TINY_SIMLM  # Python may pass a Recipe; the command line passes a registered name
-    args = arguments(tmp_path / "out", method="query-as-context", qc_mask_rate=0.0, max_steps=1)
+    args = arguments(tmp_path / "out", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0)
     with caplog.at_level(logging.WARNING, logger="simlm_haystack.pretraining.run"):
         report = run(data, args).report
     own, other = report.start_own.heldout["MRR@10"], report.start_trained.heldout["MRR@10"]
@@ -942,3 +944,31 @@ def test_a_corpus_that_gives_no_queries_fails_before_any_model_is_loaded(
     assert code == 2
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+
+
+def test_judged_queries_are_scored_by_the_evaluator_and_the_start_is_measured_once(
+    tmp_path, tiny_bert_read_as_mean, sample_dir, monkeypatch
+):
+    documents = [json.loads(line) for line in (sample_dir / "corpus.jsonl").read_text().splitlines()[:30]]
+    queries = [{"_id": f"q{i}", "text": document["title"]} for i, document in enumerate(documents[:10])]
+    qrels = ["query-id\tcorpus-id\tscore", *(f"q{i}\t{d['_id']}\t1" for i, d in enumerate(documents[:10]))]
+    beir = write_beir(tmp_path / "beir", documents, queries, {"test": qrels})
+    data = data_arguments(
+        tiny_bert_read_as_mean, corpus=str(beir / "corpus.jsonl"), pseudo_queries="cropping", heldout_share=0.2,
+        eval_data=str(beir), score_cache=str(tmp_path / "cache"),
+    )  # fmt: skip
+    args = arguments(tmp_path / "first", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0)
+    report = run(data, args).report
+    expected = RetrievalEvaluator(str(beir), "test")(fresh_encoder(tiny_bert_read_as_mean, TINY_MEAN))
+    assert report.start_own.judged == {name: pytest.approx(value, abs=1e-3) for name, value in expected.items()}
+    assert report.result.judged is not None and report.judged_data == f"{beir} (test)"
+    assert f"nDCG@10 on {beir} (test) {report.result.judged['nDCG@10']:.2f}" in report.verdict()
+    # A second run from the same start reads the start's scores from the cache: nothing is encoded for it.
+    encoded = []
+    original = run_module.label_free_scores
+    monkeypatch.setattr(run_module, "label_free_scores", lambda *a, **k: encoded.append(1) or original(*a, **k))
+    second = arguments(
+        tmp_path / "second", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0, seed=1
+    )
+    again = run(data, second).report  # another seed: other weights (the same weights would come from the cache too)
+    assert again.start_own == report.start_own and len(encoded) == 1  # the result only

@@ -3,7 +3,8 @@
 Before training, a share of the corpus's pairs is set aside (:func:`hold_out`): their passages are
 never trained on, by any method. Each held-out pair is drawn once, with a fixed seed, with its query
 cut out of its passage. :func:`label_free_scores` encodes the queries and the whole corpus (up to
-``corpus_size`` passages: beyond, every held-out passage plus a fixed sample of the others) through
+``corpus_size`` passages: beyond, every held-out passage plus a fixed sample of the others; each
+passage as the pairs read it, so with titles as queries the passages have no titles) through
 the package's own encoding (:class:`~simlm_haystack.encoding.DualEncoder`, as the recipe reads), searches
 exactly (one matrix product) and scores the ranking with ir-measures: MRR@10 is how high, on average,
 each pseudo-query puts its own passage. The same check, byte for byte, scores the starting model and
