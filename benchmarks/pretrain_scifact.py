@@ -1,34 +1,39 @@
-"""Pre-train all-MiniLM-L6-v2 (``simlm`` recipe) on SciFact's corpus alone, then fine-tune it as
-``benchmarks/train_scifact.py`` does, and compare with fine-tuning alone.
+"""Pre-train one configuration on SciFact's corpus alone and measure what it gave, with and without labels.
 
-    .venv/bin/python benchmarks/pretrain_scifact.py --data /work/shared/data/scifact --output /tmp/pretrain-scifact
+    PYTHONPATH=. .venv/bin/python benchmarks/pretrain_scifact.py --queries title --output /tmp/pre/title
+    PYTHONPATH=. .venv/bin/python benchmarks/pretrain_scifact.py --queries inverse-cloze --output /tmp/pre/ict \\
+        --cache /tmp/pre/cache --epochs 1 --batch-size 32 --set learning_rate=5e-5 temperature=0.05
 
-For each method (``simlm``: replaced-LM with the bottleneck decoder, its generator trained first on
-the corpus offline (``--generator corpus``; or ``unigram``, or a masked LM); ``contrastive`` and
-``generative``: query-as-context with each passage's title as its query, the passage read without it):
+One run is one configuration, through the package's own code path (:func:`simlm_haystack.pretraining.run.run`,
+what ``simlm-haystack pretrain`` calls):
 
-1. pre-train on ``corpus.jsonl`` only (no query, no judgement is read);
-2. run ``benchmarks/train_scifact.py`` on the output, unchanged, in a subprocess: its "before" is
-   the zero-shot nDCG@10 on the test split after pre-training (through the evaluator), then it mines
-   hard negatives with that model, fine-tunes on the train qrels and evaluates the test split again.
+1. the corpus is SciFact's ``corpus.jsonl`` (5,183 abstracts; no query, no judgement is read), with its
+   titles, or without them (``--titles ignore``, the default for every query source but ``title``: the
+   pseudo-queries then come from the abstracts alone, as for a corpus that has no titles);
+2. ``--heldout-share`` of the (pseudo-query, passage) pairs are held out of training; the starting
+   model is scored on them (MRR@10 of each held-out pseudo-query finding its passage among the whole
+   corpus) read its own way (``minilm`` for all-MiniLM-L6-v2) and, if ``--recipe`` names another
+   reading, read that way too; and zero-shot on SciFact **test** (nDCG@10 through the evaluator:
+   :class:`~simlm_haystack.training.RetrievalEvaluator`, in-memory Qdrant, our embedders);
+3. pre-training (``--max-steps``, ``--epochs`` or ``--pretrain-minutes`` of wall time);
+4. the result is scored the same two ways; optionally (``--fine-tune``) it is then fine-tuned and
+   evaluated by ``benchmarks/train_scifact.py`` (as BENCHMARKS.md's fine-tuning; one run per ``--seeds``).
 
-``--pretrain-minutes M`` stops each pre-training by wall time (``time_budget.TimeBudget``: warm-up
-and linear decay over the time, not the steps; no checkpoints then, a stopped stage starts again);
-``--set METHOD.FIELD=VALUE`` overrides a ``PretrainingArguments`` field (e.g. ``simlm.learning_rate=1e-4``),
-and ``--tag`` names the run (``pretrain-<method><tag>``) so that several settings of one method sit
-side by side. ``--cache`` is passed to ``train_scifact.py`` (corpus vectors and mined negatives reused).
-
-Fine-tuning alone is the same script on the base model (``--baseline-results FILE`` reuses a measured
-run instead, e.g. ``benchmarks/results/train_scifact.json``). Every stage is timed; ``results.json``
-in the output folder is rewritten after each, and a re-run skips the stages it already holds (a
-stopped pre-training resumes from its last checkpoint). ``--slice N`` builds a small collection (the
-first N documents and the queries that judge only them) for a smoke test.
+``--cache DIR`` keeps the starting model's scores (keyed by its weights, the recipe and the exact
+check), so a campaign measures the start once. ``--set FIELD=VALUE`` sets any field of
+``PretrainingArguments`` or ``PretrainingDataArguments`` (``--set freeze_layers=3 qc_mask_rate=0.15``).
+``--slice N`` builds a small collection (the first N documents, the queries that judge only them) for a
+smoke test. The result (``OUTPUT/result.json``): the configuration, machine, loads, timings, seconds per
+step, the logged losses and the package's report (``pretraining_report.json``: every reading's scores,
+the verdict). Issue 12's runs in BENCHMARKS.md used this script as it was at commit 66998d0.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 import os
 import platform
 import shlex
@@ -41,26 +46,32 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from transformers.trainer_utils import get_last_checkpoint
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 from time_budget import TimeBudget
+from transformers.utils import logging as transformers_logging
 
-from simlm_haystack.pretraining import PretrainingArguments, build_pretrainer, pairs_from_field, read_passages
-from simlm_haystack.recipes import RECIPE_FILE
+from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArguments
+from simlm_haystack.pretraining.run import run
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 HERE = Path(__file__).resolve().parent
-METHODS = {
-    "simlm": {"method": "simlm"},
-    "contrastive": {"method": "query-as-context", "qc_variant": "contrastive"},
-    "generative": {"method": "query-as-context", "qc_variant": "generative"},
-}
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "scifact"  # ../shared/data/scifact from the repository
+QUERY_SOURCES = ("title", "inverse-cloze", "cropping", "both")
+#: BENCHMARKS.md's tuned fine-tuning (Issue 12: 70.26 / 70.71 test nDCG@10 for fine-tuning alone).
+TUNED_FINE_TUNING = (
+    "--epochs 4 --learning-rate 1e-4 --batch-size 16 --negatives 1 --dev-queries 200 --loss full-contrastive"
+)
+FIELDS = {field.name for cls in (PretrainingArguments, PretrainingDataArguments) for field in dataclasses.fields(cls)}
 
 
 def machine() -> str:
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     return lscpu.split("Model name:")[-1].splitlines()[0].strip() if "Model name:" in lscpu else platform.processor()
+
+
+def load_average() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def write_slice(data: Path, output: Path, size: int) -> Path:
@@ -86,6 +97,19 @@ def write_slice(data: Path, output: Path, size: int) -> Path:
     return output
 
 
+def corpus_without_titles(corpus: Path, output: Path) -> Path:
+    """The corpus as a collection without titles would be: every line without its ``title``."""
+    lines = []
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            record.pop("title", None)
+            lines.append(json.dumps(record, ensure_ascii=False))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return output
+
+
 def parse_value(text: str) -> object:
     try:
         return json.loads(text)
@@ -93,189 +117,210 @@ def parse_value(text: str) -> object:
         return text
 
 
-def pretrain_method(name: str, model: str, corpus: Path, output: Path, options: argparse.Namespace) -> dict:
-    """Pre-train (or resume, or skip if done); returns steps, seconds and the logged losses."""
-    if (
-        (output / RECIPE_FILE).is_file()
-        and (output / "config.json").is_file()
-        and (output / "pretraining.json").is_file()
-    ):
-        return json.loads((output / "pretraining.json").read_text())
-    settings = dict(METHODS[name])
-    if name == "simlm":
-        settings.update(generator=options.generator, generator_steps=options.generator_steps)
-    if name == "contrastive" and options.gradcache_chunk_size:
-        settings["gradcache_chunk_size"] = options.gradcache_chunk_size
-    settings.update(options.overrides.get(name, {}))
+def fine_tune(model: str, data: Path, output: Path, extra: list[str], seed: int) -> dict:
+    """``benchmarks/train_scifact.py`` on ``model``, as it is; returns its before/after metrics."""
+    result = output / "benchmark.json"
+    if not result.is_file():
+        command = [sys.executable, str(HERE / "train_scifact.py"), "--model", model, "--data", str(data)]
+        subprocess.run([*command, "--output", str(output), "--seed", str(seed), *extra], check=True)
+    report = json.loads(result.read_text())
+    return {key: report.get(key) for key in ("before", "after", "timings", "steps", "seconds_per_step")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=MODEL)
+    parser.add_argument("--recipe", help="the reading pre-trained (default: the model's own, minilm for MiniLM)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a BEIR folder (default: SciFact)")
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--method", choices=("query-as-context", "simlm"), default="query-as-context")
+    parser.add_argument("--variant", choices=("contrastive", "generative"), default="contrastive")
+    parser.add_argument(
+        "--queries",
+        choices=QUERY_SOURCES,
+        default="title",
+        help="pseudo-queries: the title, or cut from the abstract (with --method simlm: the check's queries only)",
+    )
+    parser.add_argument("--titles", choices=("use", "ignore"), help="default: use for --queries title, else ignore")
+    parser.add_argument("--max-steps", type=int, default=-1, help="pre-training steps (default: --epochs)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--pretrain-minutes", type=float, help="stop by wall time instead (time-based lr schedule)")
+    parser.add_argument("--batch-size", type=int, default=32, help="pairs (or passages) per step")
+    parser.add_argument("--gradcache-chunk-size", type=int, help="contrastive: GradCache chunks (big batches)")
+    parser.add_argument("--learning-rate", type=float, help="default: the method's")
+    parser.add_argument("--temperature", type=float, help="contrastive: default the recipe's")
+    parser.add_argument("--qc-mask-rate", type=float, default=0.0, help="masked-LM term's mask rate (0: off)")
+    parser.add_argument("--generator", default="corpus", help="simlm: corpus (trained first), unigram, or a model")
+    parser.add_argument("--generator-steps", type=int, default=500, help="--generator corpus: its training steps")
+    parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--freeze-layers", type=int, default=0)
+    parser.add_argument("--heldout-share", type=float, default=0.05)
+    parser.add_argument("--heldout-corpus-size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="any pre-training argument")
+    parser.add_argument("--cache", type=Path, help="score cache shared by runs (the start is measured once)")
+    parser.add_argument("--no-judged", action="store_true", help="skip nDCG@10 on test (the label-free check only)")
+    parser.add_argument("--slice", type=int, help="smoke test: only the first N documents (and their queries)")
+    parser.add_argument("--logging-steps", type=int, default=10)
+    parser.add_argument("--fine-tune", action="store_true", help="then fine-tune with train_scifact.py")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7], help="fine-tuning seeds")
+    parser.add_argument(
+        "--finetune-args",
+        default=TUNED_FINE_TUNING,
+        help="train_scifact.py arguments (default: BENCHMARKS.md's tuned fine-tuning)",
+    )
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("haystack").setLevel(logging.ERROR)
+    transformers_logging.disable_progress_bar()
+
+    output: Path = options.output
+    output.mkdir(parents=True, exist_ok=True)
+    data = write_slice(options.data, output / "data-slice", options.slice) if options.slice else options.data
+    titles = options.titles or ("use" if options.queries == "title" else "ignore")
+    if options.queries == "title" and titles == "ignore":
+        parser.error("--queries title needs the titles (--titles use)")
+    corpus = data / "corpus.jsonl"
+    if titles == "ignore":
+        corpus = corpus_without_titles(corpus, output / "corpus-without-titles.jsonl")
+
+    overrides: dict[str, object] = {}
+    for item in options.set:
+        name, value = item.split("=", 1)
+        if name not in FIELDS:
+            parser.error(f"--set {name}: not a field of PretrainingArguments or PretrainingDataArguments")
+        overrides[name] = parse_value(value)
+    query_source = {"query_field": "title"} if options.queries == "title" else {"pseudo_queries": options.queries}
+    data_fields = {field.name for field in dataclasses.fields(PretrainingDataArguments)}
+    data_arguments = PretrainingDataArguments(
+        model=options.model,
+        recipe=options.recipe,
+        corpus=str(corpus),
+        heldout_share=options.heldout_share,
+        heldout_corpus_size=options.heldout_corpus_size,
+        eval_data=None if options.no_judged else str(data),
+        eval_split="test",
+        score_cache=str(options.cache) if options.cache else None,
+        **query_source,
+        **{name: value for name, value in overrides.items() if name in data_fields},
+    )
     budget = options.pretrain_minutes
     schedule = (
-        {"max_steps": 10**6, "lr_scheduler_type": "constant", "save_strategy": "no"}
+        {"max_steps": 10**6, "lr_scheduler_type": "constant"}
         if budget
-        else {
-            "max_steps": options.steps.get(name, options.max_steps),
-            "save_strategy": "steps",
-            "save_steps": options.save_steps,
-            "save_total_limit": 1,
-        }
+        else {"max_steps": options.max_steps, "num_train_epochs": options.epochs}
     )
+    method = {"method": options.method, "qc_variant": options.variant}
+    if options.method == "simlm":
+        method.update(generator=options.generator, generator_steps=options.generator_steps)
+    training_settings = {
+        **method,
+        "per_device_train_batch_size": options.batch_size,
+        "gradcache_chunk_size": options.gradcache_chunk_size,
+        "learning_rate": options.learning_rate,
+        "temperature": options.temperature,
+        "qc_mask_rate": options.qc_mask_rate,
+        "freeze_embeddings": options.freeze_embeddings,
+        "freeze_layers": options.freeze_layers,
+        **{name: value for name, value in overrides.items() if name not in data_fields},
+    }
     args = PretrainingArguments(
-        output_dir=str(output),
-        per_device_train_batch_size=options.batch_size,
+        output_dir=str(output / "model"),
+        save_strategy="no",
         logging_steps=options.logging_steps,
         seed=options.seed,
         use_cpu=True,
         report_to=[],
         disable_tqdm=True,
         **schedule,
-        **settings,
+        **training_settings,
     )
-    passages = read_passages(corpus)
-    data = {"passages": passages} if name == "simlm" else {"pairs": pairs_from_field(passages, "title")}
-    started = time.perf_counter()
-    load_start = os.getloadavg()
-    trainer = build_pretrainer(model, args, recipe="simlm", **data)
-    resume = get_last_checkpoint(str(output)) if output.is_dir() and not budget else None
-    if budget:
-        # The generator (--generator corpus) is trained inside build_pretrainer, so it is inside the budget too.
-        trainer.add_callback(
-            TimeBudget(started + 60 * budget, warmup=args.warmup_steps if args.warmup_steps < 1 else 0.1)
-        )
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_encoder(output)
-    seconds = time.perf_counter() - started
-    report = {
-        "steps": trainer.state.global_step,
-        "seconds": round(seconds, 1),
-        "resumed_from": resume,
-        "steps_per_second": round(trainer.state.global_step / seconds, 4),
-        "passages": len(trainer.train_dataset),
-        "budget_minutes": budget,
-        "load_average": [load_start, os.getloadavg()],
-        "arguments": {
-            "batch_size": args.per_device_train_batch_size,
+
+    result: dict = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "machine": machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "configuration": {
+            "model": options.model,
+            "recipe": options.recipe,
+            "queries": options.queries,
+            "titles": titles,
+            "corpus": str(corpus),
+            "judged": None if options.no_judged else f"{data} (test)",
+            **{key: value for key, value in training_settings.items()},
             "learning_rate": args.learning_rate,
-            "warmup": args.warmup_steps,
             "weight_decay": args.weight_decay,
-            **settings,
+            "warmup": args.warmup_steps,
+            "epochs": None if budget or options.max_steps > 0 else options.epochs,
+            "max_steps": options.max_steps if options.max_steps > 0 else None,
+            "pretrain_minutes": budget,
+            "seed": options.seed,
+            "heldout_share": options.heldout_share,
+            "heldout_corpus_size": options.heldout_corpus_size,
         },
-        "log": [entry for entry in trainer.state.log_history if "loss" in entry],
+        "load_average": {"start": load_average()},
     }
-    (output / "pretraining.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
-
-
-FINE_TUNE_KEYS = ("before", "after", "timings", "steps", "arguments", "load_average", "seconds_per_step")
-
-
-def fine_tune(model: str, data: Path, output: Path, extra: list[str]) -> dict:
-    """``benchmarks/train_scifact.py`` on ``model``, as it is; returns its benchmark.json."""
-    result = output / "benchmark.json"
-    if not result.is_file():
-        command = [sys.executable, str(HERE / "train_scifact.py"), "--model", model, "--data", str(data)]
-        subprocess.run([*command, "--output", str(output), *extra], check=True)
-    report = json.loads(result.read_text())
-    return {key: report.get(key) for key in FINE_TUNE_KEYS}
-
-
-def test_ndcg(metrics: dict | None) -> str:
-    """nDCG@10 on test, from either layout of train_scifact.py's report (per split, or test only)."""
-    if not metrics:
-        return "-"
-    return f"{metrics.get('test', metrics)['nDCG@10']:.2f}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=MODEL)
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/scifact"))
-    parser.add_argument("--output", type=Path, default=Path("/tmp/pretrain-scifact"))
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
-    parser.add_argument("--max-steps", type=int, default=100, help="pre-training steps per method")
-    parser.add_argument(
-        "--steps", nargs="*", default=[], metavar="METHOD=N", help="per-method steps, e.g. simlm=60 generative=150"
+    callbacks = []
+    if budget:
+        # The deadline counts from the start of training: the checks of the start are not part of the budget,
+        # and neither is the training of a --generator corpus (timed apart: setup_seconds).
+        callbacks.append(BudgetFromTrainStart(60 * budget, warmup=args.warmup_steps if args.warmup_steps < 1 else 0.1))
+    started = time.perf_counter()
+    outcome = run(data_arguments, args, callbacks=callbacks)
+    trainer, report = outcome.trainer, outcome.report
+    result["load_average"]["end"] = load_average()
+    steps = trainer.state.global_step
+    training_seconds = report.timings.get("pretraining_seconds", 0.0)  # with the generator's training, if any
+    train_runtime = next(
+        (entry["train_runtime"] for entry in trainer.state.log_history if "train_runtime" in entry), training_seconds
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="pre-training passages per step")
-    parser.add_argument("--generator", default="corpus", help="simlm's generator (offline: corpus or unigram)")
-    parser.add_argument("--generator-steps", type=int, default=100, help="--generator corpus: its training steps")
-    parser.add_argument("--gradcache-chunk-size", type=int, default=None, help="contrastive: GradCache chunks")
-    parser.add_argument("--save-steps", type=int, default=25, help="checkpoint every N steps (a stop resumes)")
-    parser.add_argument("--logging-steps", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--baseline-results", type=Path, help="a train_scifact.py benchmark.json for fine-tuning alone")
-    parser.add_argument("--finetune-args", default="", help="extra train_scifact.py arguments, e.g. '--epochs 0.1'")
-    parser.add_argument("--slice", type=int, help="smoke test: only the first N documents (and their queries)")
-    parser.add_argument("--pretrain-minutes", type=float, help="stop each pre-training by wall time instead of steps")
-    parser.add_argument(
-        "--set", nargs="*", default=[], metavar="METHOD.FIELD=VALUE", help="PretrainingArguments overrides"
+    result.update(
+        seconds=round(time.perf_counter() - started, 1),
+        steps=steps,
+        epochs=trainer.state.epoch,
+        training_pairs=len(trainer.train_dataset),
+        seconds_per_step=round(train_runtime / steps, 2) if steps else None,
+        # Building (a --generator corpus is trained there) and saving: pre-training time outside the Trainer's loop.
+        setup_seconds=round(training_seconds - train_runtime, 1),
+        report=report.to_dict(),
+        log=[entry for entry in trainer.state.log_history if "loss" in entry],
     )
-    parser.add_argument("--tag", default="", help="suffix of the output folders and result names of this run")
-    parser.add_argument("--cache", type=Path, help="train_scifact.py --cache (corpus vectors, mined negatives)")
-    parser.add_argument(
-        "--pretrain-only", action="store_true", help="stop after pre-training (a re-run without it fine-tunes)"
-    )
-    options = parser.parse_args()
-    options.steps = {key: int(value) for key, value in (item.split("=") for item in options.steps)}
-    options.overrides = {}
-    for item in options.set:
-        target, value = item.split("=", 1)
-        method, field = target.split(".", 1)
-        options.overrides.setdefault(method, {})[field] = parse_value(value)
-    output: Path = options.output
-    output.mkdir(parents=True, exist_ok=True)
-    data = write_slice(options.data, output / "data-slice", options.slice) if options.slice else options.data
-    extra = shlex.split(options.finetune_args) + (["--cache", str(options.cache)] if options.cache else [])
-    results_path = output / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    results.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        machine=machine(),
-        cpus=os.cpu_count(),
-        python=platform.python_version(),
-        arguments={key: str(value) if isinstance(value, Path) else value for key, value in vars(options).items()},
-    )
-    results.setdefault("load_average", []).append(os.getloadavg())
-    results.setdefault("methods", {})
+    result_path = output / "result.json"
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    if options.fine_tune:
+        if report.trained_recipe.name != "simlm":
+            # train_scifact.py reads every model as `simlm`; another pre-trained reading would be fine-tuned as one.
+            raise SystemExit(
+                f"--fine-tune: train_scifact.py fine-tunes the simlm reading; this model was pre-trained as "
+                f"{report.trained_recipe.name!r}"
+            )
+        result["fine_tune"] = {}
+        for seed in options.seeds:
+            tuned = fine_tune(
+                args.output_dir, data, output / f"fine-tune-seed{seed}", shlex.split(options.finetune_args), seed
+            )
+            result["fine_tune"][str(seed)] = tuned
+            result_path.write_text(json.dumps(result, indent=2) + "\n")
 
-    def save() -> None:
-        results_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{steps} steps ({result['seconds_per_step']} s each), {training_seconds / 60:.1f} min of training")
+    for line in report.lines():
+        print(line)
+    print(f"result: {result_path}")
 
-    if "baseline" not in results:
-        if options.baseline_results:
-            baseline = json.loads(options.baseline_results.read_text())
-            results["baseline"] = {key: baseline[key] for key in ("before", "after", "timings", "steps", "arguments")}
-            results["baseline"]["source"] = str(options.baseline_results)
-        else:
-            results["baseline"] = fine_tune(options.model, data, output / "finetune-baseline", extra)
-        save()
-    for name in options.methods:
-        entry = results["methods"].setdefault(name + options.tag, {})
-        pretrained = output / f"pretrain-{name}{options.tag}"
-        if "pretrain" not in entry:
-            entry["pretrain"] = pretrain_method(name, options.model, data / "corpus.jsonl", pretrained, options)
-            save()
-        if "fine_tune" not in entry and not options.pretrain_only:
-            entry["fine_tune"] = fine_tune(str(pretrained), data, output / f"finetune-{name}{options.tag}", extra)
-            save()
-    results["load_average"].append(os.getloadavg())
-    save()
 
-    print("\n| model | zero-shot test nDCG@10 | fine-tuned test nDCG@10 | pre-train min | fine-tune min |")
-    print("|---|---:|---:|---:|---:|")
-    baseline = results["baseline"]
-    print(
-        f"| {options.model} (fine-tuning alone) | {test_ndcg(baseline['before'])} | "
-        f"{test_ndcg(baseline['after'])} | - | {baseline['timings']['total_s'] / 60:.0f} |"
-    )
-    for name, entry in results["methods"].items():
-        tuned = entry.get("fine_tune")
-        if tuned is None:
-            continue
-        print(
-            f"| + {name} pre-training ({entry['pretrain']['steps']} steps) | {test_ndcg(tuned['before'])} | "
-            f"{test_ndcg(tuned['after'])} | {entry['pretrain']['seconds'] / 60:.0f} | "
-            f"{tuned['timings']['total_s'] / 60:.0f} |"
-        )
-    print(f"\nresults: {results_path}")
+class BudgetFromTrainStart(TimeBudget):
+    """:class:`TimeBudget` whose deadline is set when training begins (the checks before it are off the clock)."""
+
+    def __init__(self, seconds: float, warmup: float = 0.1) -> None:
+        super().__init__(deadline=0.0, warmup=warmup)
+        self.seconds = seconds
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.deadline = time.perf_counter() + self.seconds
+        return super().on_train_begin(args, state, control, **kwargs)
 
 
 if __name__ == "__main__":

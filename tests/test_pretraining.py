@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import re
+import shutil
 from pathlib import Path
 
 import huggingface_hub
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import write_jsonl
+from conftest import write_beir, write_jsonl
 from haystack import Document
 from transformers import (
     AutoModel,
@@ -26,30 +29,43 @@ from transformers import (
 
 from simlm_haystack import DataError, DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, ModelLoadError, Recipe
 from simlm_haystack.cli import main as cli_main
+from simlm_haystack.errors import SettingsError
 from simlm_haystack.pretraining import (
+    HeldOutCheck,
     MaskedLMGenerator,
     PretrainingArguments,
+    PretrainingDataArguments,
+    PretrainingReport,
     QueryAsContextModel,
+    Reading,
     ReplacedLanguageModel,
     UnigramGenerator,
     WholeWordMasker,
     build_pretrainer,
     generate_queries,
+    hold_out,
+    label_free_scores,
     load_generator,
     nested_whole_word_masks,
     pairs_from_field,
     pretrain,
+    pseudo_query_pairs,
     read_pairs,
     read_passages,
+    split_sentences,
 )
 from simlm_haystack.pretraining import arguments as arguments_module
+from simlm_haystack.pretraining import run as run_module
 from simlm_haystack.pretraining.backbone import input_names, load_masked_lm
 from simlm_haystack.pretraining.corpus import CorpusPassage, PassageDraw
+from simlm_haystack.pretraining.heldout import fresh_encoder
 from simlm_haystack.pretraining.masking import IGNORE
 from simlm_haystack.pretraining.mlm import MaskedLanguageModel
+from simlm_haystack.pretraining.run import run
 from simlm_haystack.pretraining.trainer import HEADS_FILE
 from simlm_haystack.recipes import RECIPE_FILE, get_recipe
 from simlm_haystack.training import DualEncoderTrainingArguments, Passage, TrainingExample, build_trainer
+from simlm_haystack.training.evaluator import RetrievalEvaluator
 
 # SimLM's recipe with short passages: the vocabulary projection of every token dominates the cost of
 # these tests, and nothing here depends on the length.
@@ -623,7 +639,10 @@ def test_cli_reports_bad_input_as_one_line_and_trains_from_a_json_config(tmp_pat
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert main([str(tmp_path / "config.json")]) == 0, capsys.readouterr().err
-    assert "with simlm for 1 steps on 300 passages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(read as 'simlm') with simlm for 1 steps on 285 passages" in out  # 15 of the 300 held out
+    assert "Held-out check: 15 pseudo-queries (both) whose passages were never trained on" in out
+    assert out.strip().splitlines()[-1].startswith(("Better: ", "Worse: ", "No change: "))  # the verdict, last
     assert (tmp_path / "out" / RECIPE_FILE).is_file()
 
 
@@ -644,3 +663,312 @@ def test_rlm_refuses_a_decoder_deeper_than_the_encoder(tiny_bert):
     masked_lm, _ = load_masked_lm(tiny_bert)
     with pytest.raises(ValueError, match="decoder_layers"):
         ReplacedLanguageModel(masked_lm, UnigramGenerator(torch.ones(30522)), decoder_layers=3)
+
+
+# ---- pseudo-queries from the passage itself ----
+
+NUMBERED_SENTENCES = [f"Sentence {i} says word{i}a word{i}b word{i}c." for i in range(6)]
+
+
+def test_sentences_split_at_end_punctuation_and_short_pieces_join_the_next():
+    text = "Methods. We measured x in 20 mice. Results 2.5 fold higher! Was it real? Yes. It was e.g. Tested twice."
+    assert split_sentences(text) == [
+        "Methods. We measured x in 20 mice.",
+        "Results 2.5 fold higher!",
+        "Was it real?",
+        # "Yes." alone is too short to be a query or a passage: it joins the next piece, "It was e.g." (a rule,
+        # not a parser), and the last piece, too short as well, joins the one before it.
+        "Yes. It was e.g. Tested twice.",
+    ]
+    assert split_sentences("One sentence only, no end") == ["One sentence only, no end"]
+
+
+def test_inverse_cloze_takes_one_sentence_out_of_its_passage_as_the_query():
+    passage = CorpusPassage(text=" ".join(NUMBERED_SENTENCES), title="A title", where="c.jsonl:1")
+    (item,) = pseudo_query_pairs([passage], "inverse-cloze")
+    chosen = []
+    for seed in range(300):
+        query, drawn = item.draw(np.random.default_rng(seed))
+        position = NUMBERED_SENTENCES.index(query)  # a whole sentence of the passage ...
+        rest = NUMBERED_SENTENCES[:position] + NUMBERED_SENTENCES[position + 1 :]
+        assert drawn.text == " ".join(rest) and query not in drawn.text  # ... cut out of it, the rest in order
+        assert drawn.title == "A title" and drawn.where == "c.jsonl:1"  # the title stays: it is not the query
+        chosen.append(position)
+    assert np.bincount(chosen).min() > 300 / 6 * 0.6  # every sentence is drawn, about evenly
+    # ORQA's variant keeps the sentence in 10% of training draws; the held-out check never does.
+    (keeping,) = pseudo_query_pairs([passage], "inverse-cloze", keep_rate=0.5)
+    kept = [keeping.draw(np.random.default_rng(seed))[1].text == passage.text for seed in range(200)]
+    assert 0.35 < np.mean(kept) < 0.65
+    for seed in range(50):
+        query, drawn = keeping.draw(np.random.default_rng(seed), evaluation=True)
+        assert query not in drawn.text
+
+
+def test_cropping_cuts_a_contriever_span_out_of_its_passage_as_the_query():
+    words = [f"w{i}" for i in range(100)]
+    passage = CorpusPassage(text=" ".join(words), where="c.jsonl:1")
+    (item,) = pseudo_query_pairs([passage], "cropping")
+    lengths, starts = [], []
+    for seed in range(300):
+        query, drawn = item.draw(np.random.default_rng(seed))
+        span = query.split()
+        start = words.index(span[0])
+        assert span == words[start : start + len(span)]  # a contiguous span of the passage ...
+        assert drawn.text.split() == words[:start] + words[start + len(span) :]  # ... cut out of it
+        assert not set(span) & set(drawn.text.split())
+        lengths.append(len(span))
+        starts.append(start)
+    # Contriever's randomcrop: int(n x U(0.1, 0.5)) words, at a uniform start.
+    assert min(lengths) >= 10 and max(lengths) <= 50 and np.mean(lengths) == pytest.approx(30, abs=2.5)
+    ends = [start + length for start, length in zip(starts, lengths, strict=True)]
+    assert min(starts) == 0 and max(ends) == 100  # spans reach both ends of the passage
+
+
+def test_both_draws_either_kind_and_crops_a_passage_of_one_sentence():
+    long = CorpusPassage(text=" ".join(NUMBERED_SENTENCES), where="c.jsonl:1")
+    short = CorpusPassage(text="just one sentence with seven plain words", where="c.jsonl:2")
+    mixed, single = pseudo_query_pairs([long, short], "both")
+    whole_sentences = [mixed.draw(np.random.default_rng(seed))[0] in NUMBERED_SENTENCES for seed in range(200)]
+    assert 0.35 < np.mean(whole_sentences) < 0.8  # half inverse cloze, plus crops that happen to match a sentence
+    for seed in range(20):
+        query, drawn = single.draw(np.random.default_rng(seed))
+        assert sorted(query.split() + drawn.text.split()) == sorted(short.text.split())
+
+
+# ---- the held-out check ----
+
+
+class TableEncoder:
+    """An encoder whose vectors are looked up, so that the right ranking is known."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def encode(self, side, texts, titles=None, *, batch_size=32):
+        return np.array([self.vectors[text] for text in texts], dtype=np.float32)
+
+
+def test_label_free_scores_rank_each_query_s_passage_among_the_whole_corpus():
+    # Query a finds its passage first; b second (x is closer); c only 12th (11 passages closer).
+    vectors = {"qa": [1, 0, 0], "qb": [0, 1, 0], "qc": [0, 0, 1], "da": [1, 0, 0], "db": [0, 0.5, 0], "x": [0, 1, 0]}
+    vectors["dc"] = [0.5, 0, 0.01]
+    documents = {"a": "da", "b": "db", "c": "dc", "x": "x"}
+    for i in range(11):
+        vectors[f"n{i}"] = [0, 0, 0.1 + i / 100]
+        documents[f"n{i}"] = f"n{i}"
+    check = HeldOutCheck(
+        queries={"a": "qa", "b": "qb", "c": "qc"},
+        answers={"a": "a", "b": "b", "c": "c"},
+        documents={key: CorpusPassage(text=text) for key, text in documents.items()},
+        source="test",
+    )
+    scores = label_free_scores(TableEncoder(vectors), check)
+    assert scores == {
+        "MRR@10": pytest.approx(100 * (1 + 1 / 2 + 0) / 3, abs=1e-3),
+        "R@10": pytest.approx(200 / 3, abs=1e-3),
+        "R@100": 100.0,
+    }
+    # Against a direct computation on random vectors: rank = 1 + passages scoring higher.
+    rng = np.random.default_rng(0)
+    keys = [f"d{i}" for i in range(40)]
+    table = {key: list(rng.normal(size=4)) for key in keys + [f"q{i}" for i in range(15)]}
+    check = HeldOutCheck(
+        queries={f"q{i}": f"q{i}" for i in range(15)},
+        answers={f"q{i}": f"d{2 * i}" for i in range(15)},
+        documents={key: CorpusPassage(text=key) for key in keys},
+        source="test",
+    )
+    reciprocal = []
+    for i in range(15):
+        scores_i = {key: float(np.dot(table[f"q{i}"], table[key])) for key in keys}
+        rank = 1 + sum(score > scores_i[f"d{2 * i}"] for score in scores_i.values())
+        reciprocal.append(1 / rank if rank <= 10 else 0)
+    assert label_free_scores(TableEncoder(table), check)["MRR@10"] == pytest.approx(100 * np.mean(reciprocal), abs=1e-3)
+
+
+def test_hold_out_is_fixed_by_its_seed_and_caps_the_corpus(passages):
+    items = pairs_from_field(passages, "title")
+    training, check = hold_out(items, share=0.05, max_queries=500, corpus_size=10_000, seed=0, source="title")
+    assert len(check.queries) == 15 and len(training) == 285 and len(check.documents) == 300
+    assert not {item.document.where for item in training} & set(check.held_out)
+    again = hold_out(items, share=0.05, max_queries=500, corpus_size=10_000, seed=0, source="title")[1]
+    assert again.digest() == check.digest()
+    assert hold_out(items, share=0.05, max_queries=500, corpus_size=10_000, seed=1, source="title")[1].digest() != (
+        check.digest()
+    )
+    # Each held-out title must find its passage, read without that title.
+    for key, query in check.queries.items():
+        passage = check.documents[check.answers[key]]
+        assert passage.title is None and query not in passage.text
+    capped = hold_out(items, share=0.05, max_queries=4, corpus_size=50, seed=0, source="title")[1]
+    assert len(capped.queries) == 4 and len(capped.documents) == 50
+    assert set(capped.answers.values()) <= set(capped.documents)
+    assert hold_out(items, share=0.0, max_queries=4, corpus_size=50, seed=0, source="title") == (items, None)
+
+
+TINY_MEAN = Recipe(name="tiny-mean", query_max_length=16, document_max_length=32, pooling="mean", temperature=0.05)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_read_as_mean(tmp_path_factory, tiny_bert) -> str:
+    """The tiny BERT with a recipe of its own saved beside it (mean pooling), as a sentence-transformers model has."""
+    directory = tmp_path_factory.mktemp("tiny-bert-mean") / "model"
+    shutil.copytree(tiny_bert, directory)
+    TINY_MEAN.save(directory)
+    return str(directory)
+
+
+def data_arguments(model: str, **overrides) -> PretrainingDataArguments:
+    return PretrainingDataArguments(model=model, **overrides)
+
+
+def sample_slice(tmp_path: Path, sample_dir: Path, size: int, *, titles: bool = True) -> Path:
+    lines = [json.loads(line) for line in (sample_dir / "corpus.jsonl").read_text().splitlines()[:size]]
+    if not titles:
+        lines = [{key: value for key, value in line.items() if key != "title"} for line in lines]
+    return write_jsonl(tmp_path / "corpus.jsonl", lines)
+
+
+def test_an_unchanged_model_scores_exactly_the_same_before_and_after(tmp_path, tiny_bert_read_as_mean, sample_dir):
+    corpus = sample_slice(tmp_path, sample_dir, 60)
+    data = data_arguments(tiny_bert_read_as_mean, corpus=str(corpus), pseudo_queries="inverse-cloze", heldout_share=0.2)
+    args = arguments(tmp_path / "out", method="query-as-context", qc_mask_rate=0.0, learning_rate=0.0, max_steps=2)
+    outcome = run(data, args)
+    report = outcome.report
+    assert report.own_recipe == TINY_MEAN and report.trained_recipe == TINY_MEAN  # its own recipe by default
+    assert report.start_trained is None and not report.warnings
+    assert report.check["queries"] == 12 and report.check["documents"] == 60
+    assert report.result.heldout == report.start_own.heldout  # the same weights, checked the same way
+    assert report.verdict().startswith("No change: held-out MRR@10")
+    saved = json.loads((tmp_path / "out" / "pretraining_report.json").read_text())
+    assert saved["verdict"] == report.verdict() and saved["start_own"]["recipe"] == "tiny-mean"
+    # The held-out passages were never trained on.
+    trained = {pair.document.where for pair in outcome.trainer.train_dataset.items}
+    assert len(trained) == 48 and not trained & report_held_out(data)
+
+
+def report_held_out(data) -> set[str]:
+    """The held-out lines, recomputed independently of run() from the same seed."""
+    passages = read_passages(data.corpus)
+    items = pseudo_query_pairs(passages, data.pseudo_queries)
+    _, check = hold_out(items, share=data.heldout_share, max_queries=500, corpus_size=10_000, seed=0, source="x")
+    return set(check.held_out)
+
+
+def test_pre_training_another_recipe_is_warned_about_with_the_model_s_own_score(
+    tmp_path, tiny_bert_read_as_mean, sample_dir, caplog
+):
+    corpus = sample_slice(tmp_path, sample_dir, 40)
+    data = data_arguments(tiny_bert_read_as_mean, corpus=str(corpus), query_field="title", heldout_share=0.25)
+    data.recipe = TINY_SIMLM  # Python may pass a Recipe; the command line passes a registered name
+    args = arguments(tmp_path / "out", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0)
+    with caplog.at_level(logging.WARNING, logger="simlm_haystack.pretraining.run"):
+        report = run(data, args).report
+    own, other = report.start_own.heldout["MRR@10"], report.start_trained.heldout["MRR@10"]
+    (warning,) = [
+        record.getMessage() for record in caplog.records if "was trained to be read as" in record.getMessage()
+    ]
+    assert "'tiny-mean' (mean pooling, queries 16 / documents 32 tokens)" in warning
+    assert "as 'tiny-simlm' (cls pooling, queries 16 / documents 32 tokens, (title, text) pairs)" in warning
+    assert f"read as 'tiny-mean' held-out MRR@10 {own:.2f}" in warning
+    assert f"read as 'tiny-simlm' held-out MRR@10 {other:.2f}" in warning
+    assert report.warnings == [warning]
+    # The verdict compares the result with the start read its own way, not with the weaker reading.
+    result = report.result.heldout["MRR@10"]
+    difference = round(result - own, 2)
+    word = "Better" if difference > 0 else "Worse" if difference < 0 else "No change"
+    assert report.verdict().startswith(word) and f"{result:.2f} against {own:.2f}" in report.verdict()
+    assert "read its own way" in report.verdict()
+
+
+def test_a_worse_result_is_said_plainly():
+    start = Reading("start", "m", TINY_MEAN, heldout={"MRR@10": 41.9, "R@10": 1.0, "R@100": 1.0})
+    result = Reading("result", "out", TINY_SIMLM, heldout={"MRR@10": 34.4, "R@10": 1.0, "R@100": 1.0})
+    report = PretrainingReport(
+        model="m", output="out", trained_recipe=TINY_SIMLM, own_recipe=TINY_MEAN, start_own=start, result=result
+    )
+    assert report.verdict() == (
+        "Worse: the pre-trained model loses 7.50 points (held-out MRR@10 34.40 against 41.90 for m read its own "
+        "way). m read its own way, without this pre-training, is the better retriever."
+    )
+    assert report.lines()[-1] == report.verdict()
+
+
+def test_frozen_embeddings_and_layers_do_not_move(tmp_path, tiny_bert, qc_pairs):
+    args = arguments(
+        tmp_path, method="query-as-context", qc_mask_rate=0.0, freeze_embeddings=True, freeze_layers=1,
+        learning_rate=1e-2, warmup_steps=0, max_steps=2,
+    )  # fmt: skip
+    trainer = pretrain(tiny_bert, args, pairs=qc_pairs, recipe=TINY_SIMLM)
+    start, end = AutoModel.from_pretrained(tiny_bert).state_dict(), AutoModel.from_pretrained(tmp_path).state_dict()
+    for name in start:
+        if name.startswith(("embeddings.", "encoder.layer.0.")):
+            assert torch.equal(start[name], end[name]), name
+    assert not torch.equal(start["encoder.layer.1.output.dense.weight"], end["encoder.layer.1.output.dense.weight"])
+    assert trainer.state.global_step == 2
+    with pytest.raises(SettingsError, match="freeze_layers is 3, but the encoder has only 2 layers"):
+        build_pretrainer(
+            tiny_bert,
+            arguments(tmp_path, method="query-as-context", freeze_layers=3),
+            pairs=qc_pairs,
+            recipe=TINY_SIMLM,
+        )
+
+
+@pytest.mark.parametrize(
+    ("flags", "titles", "text", "message"),
+    [
+        (["--query-field", "title"], False, "A passage. With two sentences.", r"corpus.jsonl:1: no passage .* 'title'"),
+        (
+            ["--pseudo-queries", "inverse-cloze"],
+            True,
+            "One sentence only",
+            r"corpus.jsonl:1: no passage is long enough",
+        ),
+        (["--pseudo-queries", "cropping"], True, "word", r"corpus.jsonl:1: no passage is long enough"),
+    ],
+)
+def test_a_corpus_that_gives_no_queries_fails_before_any_model_is_loaded(
+    tmp_path, tiny_bert, capsys, monkeypatch, flags, titles, text, message
+):
+    lines = [{"_id": str(i), "text": text, **({"title": f"t{i}"} if titles else {})} for i in range(3)]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", lines)
+    monkeypatch.setattr(run_module, "pretrain", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(run_module, "fresh_encoder", lambda *a, **k: pytest.fail("a model was loaded"))
+    code = main(
+        [
+            *("--method", "query-as-context", "--model", tiny_bert, "--recipe", "simlm"),
+            *("--corpus", str(corpus), "--output", str(tmp_path / "out"), *flags),
+        ]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+
+
+def test_judged_queries_are_scored_by_the_evaluator_and_the_start_is_measured_once(
+    tmp_path, tiny_bert_read_as_mean, sample_dir, monkeypatch
+):
+    documents = [json.loads(line) for line in (sample_dir / "corpus.jsonl").read_text().splitlines()[:30]]
+    queries = [{"_id": f"q{i}", "text": document["title"]} for i, document in enumerate(documents[:10])]
+    qrels = ["query-id\tcorpus-id\tscore", *(f"q{i}\t{d['_id']}\t1" for i, d in enumerate(documents[:10]))]
+    beir = write_beir(tmp_path / "beir", documents, queries, {"test": qrels})
+    data = data_arguments(
+        tiny_bert_read_as_mean, corpus=str(beir / "corpus.jsonl"), pseudo_queries="cropping", heldout_share=0.2,
+        eval_data=str(beir), score_cache=str(tmp_path / "cache"),
+    )  # fmt: skip
+    args = arguments(tmp_path / "first", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0)
+    report = run(data, args).report
+    expected = RetrievalEvaluator(str(beir), "test")(fresh_encoder(tiny_bert_read_as_mean, TINY_MEAN))
+    assert report.start_own.judged == {name: pytest.approx(value, abs=1e-3) for name, value in expected.items()}
+    assert report.result.judged is not None and report.judged_data == f"{beir} (test)"
+    assert f"nDCG@10 on {beir} (test) {report.result.judged['nDCG@10']:.2f}" in report.verdict()
+    # A second run from the same start reads the start's scores from the cache: nothing is encoded for it.
+    encoded = []
+    original = run_module.label_free_scores
+    monkeypatch.setattr(run_module, "label_free_scores", lambda *a, **k: encoded.append(1) or original(*a, **k))
+    second = arguments(
+        tmp_path / "second", method="query-as-context", qc_mask_rate=0.0, max_steps=1, warmup_steps=0, seed=1
+    )
+    again = run(data, second).report  # another seed: other weights (the same weights would come from the cache too)
+    assert again.start_own == report.start_own and len(encoded) == 1  # the result only

@@ -17,15 +17,20 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         prog="simlm-haystack pretrain",
         description="Pre-train an encoder on an unlabeled corpus (see simlm_haystack.pretraining).",
     )
-    trainer = run(data, training_args)
+    outcome = run(data, training_args)
+    trainer = outcome.trainer
     if trainer.is_world_process_zero():
         method = training_args.method
         if method != "simlm":
             method += f" ({training_args.qc_variant})"
         print(
-            f"Pre-trained {data.model} with {method} for {trainer.state.global_step} steps on "
-            f"{len(trainer.train_dataset)} passages; encoder, tokenizer and recipe in {training_args.output_dir}"
+            f"Pre-trained {data.model} (read as {outcome.report.trained_recipe.name!r}) with {method} for "
+            f"{trainer.state.global_step} steps on {len(trainer.train_dataset)} passages; encoder, tokenizer and "
+            f"recipe in {training_args.output_dir}"
         )
+        # The report ends with the verdict: the last thing the user reads is whether it helped.
+        for line in outcome.report.lines():
+            print(line)
     return 0
 
 

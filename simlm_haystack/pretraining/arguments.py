@@ -20,6 +20,7 @@ from transformers import TrainingArguments
 
 from simlm_haystack.fast import native_bf16
 from simlm_haystack.pretraining.generator import PAPER_GENERATOR
+from simlm_haystack.pretraining.pseudo_queries import PSEUDO_QUERIES
 from simlm_haystack.pretraining.query_as_context import VARIANTS
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,10 @@ class PretrainingDataArguments:
 
     model: str = field(metadata={"help": "checkpoint to start from (a BERT or DistilBERT encoder)"})
     recipe: str | None = field(
-        default=None, metadata={"help": "recipe name (default: the model's saved or known recipe)"}
+        default=None,
+        metadata={
+            "help": "recipe to pre-train (default: the model's own, saved or known; another one is warned about)"
+        },
     )
     corpus: str | None = field(default=None, metadata={"help": "JSONL corpus (a BEIR corpus.jsonl as it is)"})
     pairs: str | None = field(
@@ -67,6 +71,53 @@ class PretrainingDataArguments:
     query_top_p: float = field(default=0.95, metadata={"help": "query generation: top-p (nucleus) sampling"})
     query_max_length: int = field(default=64, metadata={"help": "query generation: longest query, in tokens"})
     query_prefix: str = field(default="", metadata={"help": "query generation: text put before each passage"})
+    pseudo_queries: str | None = field(
+        default=None,
+        metadata={
+            "choices": list(PSEUDO_QUERIES),
+            "help": "queries cut from the passage itself: a sentence (inverse-cloze), a random span (cropping), or "
+            "either at each draw (both); for corpora without titles. With --method simlm: the held-out check's "
+            "queries (default both)",
+        },
+    )
+    ict_keep_rate: float = field(
+        default=0.0,
+        metadata={"help": "inverse cloze: share of training draws whose sentence stays in its passage (ORQA: 0.1)"},
+    )
+    crop_min_ratio: float = field(default=0.1, metadata={"help": "cropping: shortest span, share of the words"})
+    crop_max_ratio: float = field(default=0.5, metadata={"help": "cropping: longest span, share of the words"})
+    heldout_share: float = field(
+        default=0.05,
+        metadata={"help": "share of the (pseudo-query, passage) pairs held out of training for the check (0: none)"},
+    )
+    heldout_max_queries: int = field(default=500, metadata={"help": "at most this many held-out pairs"})
+    heldout_corpus_size: int = field(
+        default=10_000,
+        metadata={"help": "the check searches the whole corpus up to this many passages (beyond: a fixed sample)"},
+    )
+    heldout_seed: int = field(default=0, metadata={"help": "which pairs are held out (the same for every run)"})
+    eval_data: str | None = field(
+        default=None, metadata={"help": "a BEIR folder: also measure nDCG@10 on its judged queries, before and after"}
+    )
+    eval_split: str = field(default="test", metadata={"help": "the --eval-data qrels split"})
+    score_cache: str | None = field(
+        default=None,
+        metadata={"help": "folder where the starting model's scores are kept for later runs (default: the output)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.pseudo_queries is not None and self.pseudo_queries not in PSEUDO_QUERIES:
+            raise ValueError(f"pseudo_queries must be one of {PSEUDO_QUERIES}, not {self.pseudo_queries!r}")
+        if not 0 <= self.ict_keep_rate < 1:
+            raise ValueError(f"ict_keep_rate must be within [0, 1), not {self.ict_keep_rate}")
+        if not 0 < self.crop_min_ratio <= self.crop_max_ratio < 1:
+            raise ValueError(
+                f"need 0 < crop_min_ratio <= crop_max_ratio < 1, got {self.crop_min_ratio}, {self.crop_max_ratio}"
+            )
+        if not 0 <= self.heldout_share < 1:
+            raise ValueError(f"heldout_share must be within [0, 1), not {self.heldout_share}")
+        if self.heldout_corpus_size < 1:
+            raise ValueError(f"heldout_corpus_size must be positive, not {self.heldout_corpus_size}")
 
 
 @dataclass
@@ -106,6 +157,11 @@ class PretrainingArguments(TrainingArguments):
     gradcache_chunk_size: int | None = field(
         default=None, metadata={"help": "contrastive qc: GradCache, embedding this many texts at a time"}
     )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "do not train the embeddings (token, position, type; the tied masked-LM projection too)"},
+    )
+    freeze_layers: int = field(default=0, metadata={"help": "do not train the encoder's first N layers"})
     learning_rate: float | None = field(default=None, metadata={"help": "default: the method's (see above)"})
     weight_decay: float | None = field(default=None, metadata={"help": "default: the method's"})
     warmup_steps: float | None = field(default=None, metadata={"help": "steps, or a ratio < 1; default: the method's"})
@@ -133,6 +189,8 @@ class PretrainingArguments(TrainingArguments):
         for name, value in defaults.items():
             if getattr(self, name, None) is None:
                 setattr(self, name, value)
+        if self.freeze_layers < 0:
+            raise ValueError(f"freeze_layers must be 0 or more, not {self.freeze_layers}")
         if self.qc_mask_rate is not None and not 0 <= self.qc_mask_rate < 1:
             raise ValueError(f"qc_mask_rate must be within [0, 1), not {self.qc_mask_rate}")
         on_cpu = self.use_cpu or not torch.cuda.is_available()

@@ -33,7 +33,7 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import logging as transformers_logging
 
-from simlm_haystack.errors import ModelLoadError
+from simlm_haystack.errors import ModelLoadError, SettingsError
 from simlm_haystack.models import _from_pretrained, local_model_path
 from simlm_haystack.pretraining.corpus import one_line as _one_line
 
@@ -65,6 +65,23 @@ class Backbone:
     @property
     def layers(self) -> nn.ModuleList:
         return self.base.encoder.layer if self.is_bert else self.base.transformer.layer
+
+    @property
+    def embeddings(self) -> nn.Module:
+        """Token, position (and token type) embeddings: the input of the first layer."""
+        return self.base.embeddings
+
+    def freeze(self, *, embeddings: bool = False, layers: int = 0) -> None:
+        """Stop training the embeddings and/or the first ``layers`` layers (the optimiser skips them).
+
+        A masked-LM head tied to the word embeddings is frozen with them: it is the same tensor.
+        """
+        if layers > len(self.layers):
+            raise SettingsError(f"freeze_layers is {layers}, but the encoder has only {len(self.layers)} layers")
+        frozen = [*([self.embeddings] if embeddings else []), *self.layers[:layers]]
+        for module in frozen:
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
 
     @property
     def vocab_size(self) -> int:

@@ -1,4 +1,4 @@
-"""(passage, query) pairs for query-as-context pre-training, from one of three sources.
+"""(passage, query) pairs for query-as-context pre-training, from one of four sources.
 
 * a JSONL file, one passage per line: ``{"_id"?, "title"?, "text", "query": "..." | "queries": [...]}``
   (a passage with several queries gets a random one each time it is drawn, as in cotmae-qc);
@@ -6,7 +6,12 @@
   passage, written to that same JSONL form as they are made, so they are generated once (a stopped
   run picks up where it stopped);
 * a field of the passage, such as its title: the passage is then read *without* that field,
-  otherwise the model could find the query by copying it.
+  otherwise the model could find the query by copying it;
+* the passage itself (:mod:`.pseudo_queries`): a sentence of it (inverse cloze) or a span of it
+  (cropping), cut out of the passage.
+
+Every source gives items with the same two methods, :class:`PseudoQueryPair`: ``draw(rng)`` makes
+one (query, passage) pair, ``document`` is the passage as a retriever would index it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -31,12 +38,33 @@ from simlm_haystack.pretraining.corpus import one_line as _one_line
 logger = logging.getLogger(__name__)
 
 
+class PseudoQueryPair(Protocol):
+    """What the query-as-context collator and the held-out check need of any source of pairs."""
+
+    @property
+    def document(self) -> CorpusPassage:
+        """The passage as it is indexed when nothing is drawn from it (the corpus of the held-out check)."""
+        ...
+
+    def draw(self, rng: np.random.Generator, *, evaluation: bool = False) -> tuple[str, CorpusPassage]:
+        """One (query, passage) pair, every random choice from ``rng``. ``evaluation``: the pair the
+        held-out check scores, whose passage never contains its query."""
+        ...
+
+
 @dataclass(frozen=True)
 class QueryPassagePair:
     """A passage and the queries it can be paired with (one is drawn each time)."""
 
     passage: CorpusPassage
     queries: tuple[str, ...]
+
+    @property
+    def document(self) -> CorpusPassage:
+        return self.passage
+
+    def draw(self, rng: np.random.Generator, *, evaluation: bool = False) -> tuple[str, CorpusPassage]:
+        return self.queries[int(rng.integers(len(self.queries)))], self.passage
 
 
 def _queries(record: dict, where: str) -> tuple[str, ...]:
@@ -85,8 +113,15 @@ def pairs_from_field(passages: Sequence[CorpusPassage], field: str = "title") ->
             stripped = dataclasses.replace(stripped, meta={k: v for k, v in passage.meta.items() if k != field})
         pairs.append(QueryPassagePair(stripped, (value,)))
     if not pairs:
-        where = passages[0].where.rsplit(":", 1)[0] if passages else "the corpus"
-        raise DataError(f"{where}: no passage has both text and a non-empty {field!r} to use as its query")
+        if not passages:
+            raise DataError(f"the corpus is empty: no {field!r} to use as a query")
+        first = passages[0]
+        fields = sorted({"text", *(["title"] if first.title else []), *first.meta})
+        raise DataError(
+            f"{first.where}: no passage of this corpus has both text and a non-empty {field!r} to use as its "
+            f"query (this line has {', '.join(fields)}); for a corpus without one, draw the queries from the "
+            "passages themselves: --pseudo-queries inverse-cloze, cropping or both"
+        )
     if len(pairs) < len(passages):
         logger.warning(
             "%d of %d passages have no %r (or no text) and are left out",

@@ -36,7 +36,7 @@ from simlm_haystack.encoding import pool
 from simlm_haystack.errors import SettingsError
 from simlm_haystack.pretraining.backbone import Backbone
 from simlm_haystack.pretraining.masking import IGNORE, WholeWordMasker
-from simlm_haystack.pretraining.pairs import QueryPassagePair
+from simlm_haystack.pretraining.pairs import PseudoQueryPair
 from simlm_haystack.pretraining.rlm import token_cross_entropy
 from simlm_haystack.recipes import Recipe
 from simlm_haystack.training.gradcache import RandomState, padded_row_chunks
@@ -45,7 +45,8 @@ VARIANTS = ("contrastive", "generative")
 
 
 class QueryAsContextCollator:
-    """Batches ``{"passage": {... masked, "labels"}, "query": {...}}``; each passage draws one of its queries."""
+    """Batches ``{"passage": {... masked, "labels"}, "query": {...}}``; each item draws its (query, passage)
+    pair (one of its queries, or a sentence or span cut out of it: see :class:`.pairs.PseudoQueryPair`)."""
 
     def __init__(self, masker: WholeWordMasker, *, variant: str, mask_rate: float) -> None:
         if variant not in VARIANTS:
@@ -54,10 +55,11 @@ class QueryAsContextCollator:
         self.variant = variant
         self.mask_rate = mask_rate
 
-    def __call__(self, items: list[tuple[QueryPassagePair, np.random.Generator]]) -> dict[str, Any]:
+    def __call__(self, items: list[tuple[PseudoQueryPair, np.random.Generator]]) -> dict[str, Any]:
         rngs = [rng for _, rng in items]
-        queries = [pair.queries[int(rng.integers(len(pair.queries)))] for pair, rng in items]
-        passages = [pair.passage for pair, _ in items]
+        drawn = [pair.draw(rng) for pair, rng in items]
+        queries = [query for query, _ in drawn]
+        passages = [passage for _, passage in drawn]
         passage = self.masker.encode("document", [p.text for p in passages], [p.title for p in passages])
         query = self.masker.encode("query", queries)
         return {

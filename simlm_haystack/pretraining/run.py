@@ -1,38 +1,96 @@
-"""From parsed arguments to a pre-trained encoder: read and check the data, then pre-train or resume.
+"""From parsed arguments to a pre-trained encoder and a report of what it gained.
 
-``simlm-haystack pretrain`` (``simlm_haystack.cli.training``) parses the arguments and calls :func:`run`.
+``simlm-haystack pretrain`` (``simlm_haystack.cli.training``) parses the arguments and calls :func:`run`:
+
+1. read and check every input (corpus, pairs, the query source, ``--eval-data``): a problem is an
+   error naming the file and line, before any model is loaded;
+2. hold a share of the (pseudo-query, passage) pairs out of training (:mod:`.heldout`);
+3. score the starting model on them, read its own way and, where it differs, read as the recipe to be
+   pre-trained (and on ``--eval-data``'s judged queries); warn if the recipe pre-trained is not the
+   checkpoint's own;
+4. pre-train (or resume), save the encoder;
+5. score the result the same way; write ``pretraining_report.json`` with the verdict.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from transformers import TrainerCallback
+
 from simlm_haystack.errors import DataError
+from simlm_haystack.evaluation import BeirCollection, load_beir
 from simlm_haystack.pretraining.arguments import PretrainingArguments, PretrainingDataArguments
 from simlm_haystack.pretraining.corpus import CorpusPassage, read_passages
-from simlm_haystack.pretraining.pairs import QueryPassagePair, generate_queries, pairs_from_field, read_pairs
+from simlm_haystack.pretraining.heldout import (
+    HeldOutCheck,
+    ScoreCache,
+    encoder_fingerprint,
+    fresh_encoder,
+    hold_out,
+    label_free_scores,
+)
+from simlm_haystack.pretraining.pairs import PseudoQueryPair, generate_queries, pairs_from_field, read_pairs
+from simlm_haystack.pretraining.pseudo_queries import pseudo_query_pairs
+from simlm_haystack.pretraining.report import PretrainingReport, Reading, own_recipe, same_reading
 from simlm_haystack.pretraining.trainer import PretrainingTrainer, pretrain
+from simlm_haystack.recipes import Recipe, resolve_recipe
+
+logger = logging.getLogger(__name__)
 
 GENERATED_QUERIES = "generated_queries.jsonl"
+#: The held-out check's queries under --method simlm when none are named: they work on any corpus.
+SIMLM_CHECK_QUERIES = "both"
+SOURCES = ("pairs", "query_generator", "query_field", "pseudo_queries")
+
+
+@dataclass
+class PretrainingOutcome:
+    """The trainer (its state, its dataset) and the report of the checks."""
+
+    trainer: PretrainingTrainer
+    report: PretrainingReport
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _pseudo_pairs(data: PretrainingDataArguments, passages: Sequence[CorpusPassage], kind: str) -> list:
+    return pseudo_query_pairs(
+        passages,
+        kind,
+        keep_rate=data.ict_keep_rate,
+        min_ratio=data.crop_min_ratio,
+        max_ratio=data.crop_max_ratio,
+    )
 
 
 def load_pairs(
     data: PretrainingDataArguments, args: PretrainingArguments, passages: list[CorpusPassage] | None
-) -> list[QueryPassagePair]:
-    """The pairs from the one source given: --pairs, --query-generator or --query-field."""
-    sources = [name for name in ("pairs", "query_generator", "query_field") if getattr(data, name)]
+) -> tuple[list[PseudoQueryPair], str]:
+    """The pairs from the one source given (--pairs, --query-generator, --query-field or --pseudo-queries),
+    and the source's name for the report."""
+    sources = [name for name in SOURCES if getattr(data, name)]
     if len(sources) != 1:
         raise DataError(
-            "query-as-context needs exactly one source of queries: --pairs FILE, --query-generator MODEL "
-            f"(with --corpus) or --query-field FIELD (with --corpus); got {len(sources)}"
+            "query-as-context needs exactly one source of queries: --pairs FILE, --query-generator MODEL, "
+            "--query-field FIELD or --pseudo-queries inverse-cloze|cropping|both (the last three with --corpus); "
+            f"got {len(sources)}" + (f" ({', '.join(_flag(name) for name in sources)})" if sources else "")
         )
     if data.pairs:
-        return read_pairs(data.pairs)
+        return list(read_pairs(data.pairs)), f"pairs from {data.pairs}"
     if passages is None:
-        raise DataError(f"--{sources[0].replace('_', '-')} needs --corpus")
+        raise DataError(f"{_flag(sources[0])} needs --corpus")
     if data.query_field:
-        return pairs_from_field(passages, data.query_field)
-    return generate_queries(
+        return list(pairs_from_field(passages, data.query_field)), data.query_field
+    if data.pseudo_queries:
+        return _pseudo_pairs(data, passages, data.pseudo_queries), data.pseudo_queries
+    generated = generate_queries(
         data.query_generator,
         passages,
         data.queries_file or Path(args.output_dir) / GENERATED_QUERIES,
@@ -44,19 +102,148 @@ def load_pairs(
         seed=args.seed,
         progress_bar=not args.disable_tqdm,
     )
+    return list(generated), f"generated by {data.query_generator}"
 
 
-def run(data: PretrainingDataArguments, args: PretrainingArguments) -> PretrainingTrainer:
-    """Read and check the data, then pre-train (or resume) and save the encoder."""
-    passages = read_passages(data.corpus) if data.corpus else None
-    pairs = None
-    if args.method == "query-as-context":
-        pairs = load_pairs(data, args, passages)
-    elif data.pairs or data.query_field or data.query_generator:
-        raise DataError("--pairs, --query-field and --query-generator are for --method query-as-context")
-    elif passages is None:
+def check_pairs_for_simlm(
+    data: PretrainingDataArguments, passages: list[CorpusPassage] | None
+) -> tuple[list[PseudoQueryPair], str]:
+    """SimLM trains on passages alone; its held-out check still needs pseudo-queries: --query-field or
+    --pseudo-queries, else :data:`SIMLM_CHECK_QUERIES`."""
+    if data.pairs or data.query_generator:
+        raise DataError("--pairs and --query-generator are for --method query-as-context")
+    if passages is None:
         raise DataError("--method simlm needs --corpus")
+    if data.query_field and data.pseudo_queries:
+        raise DataError("--query-field and --pseudo-queries both name the held-out check's queries: pass one")
+    if data.query_field:
+        return list(pairs_from_field(passages, data.query_field)), data.query_field
+    kind = data.pseudo_queries or SIMLM_CHECK_QUERIES
+    return _pseudo_pairs(data, passages, kind), kind
+
+
+class Checker:
+    """Scores models on the held-out check and the judged queries, reusing scores cached for the same weights
+    (the fingerprint of the weights and tokenizer, not the model's name or folder), recipe and check."""
+
+    def __init__(
+        self,
+        check: HeldOutCheck | None,
+        collection: BeirCollection | None,
+        split: str,
+        cache: ScoreCache,
+    ) -> None:
+        self.check = check
+        self.collection = collection
+        self.split = split
+        self.cache = cache
+
+    @property
+    def active(self) -> bool:
+        return self.check is not None or self.collection is not None
+
+    def read(self, role: str, model: str, recipe: Recipe) -> Reading:
+        from simlm_haystack.training.evaluator import RetrievalEvaluator
+
+        reading = Reading(role=role, model=str(model), recipe=recipe)
+        encoder = fresh_encoder(model, recipe)
+        fingerprint = encoder_fingerprint(encoder)
+        if self.check is not None:
+            key = ScoreCache.key(fingerprint, recipe, {"heldout": self.check.digest()})
+            reading.heldout = self.cache.get(key)
+            if reading.heldout is None:
+                reading.heldout = label_free_scores(encoder, self.check)
+                self.cache.put(key, reading.heldout, {"model": str(model), "recipe": recipe.name, "what": "heldout"})
+        if self.collection is not None:
+            what = {"beir": str(Path(self.collection.path).resolve()), "split": self.split}
+            key = ScoreCache.key(fingerprint, recipe, what)
+            reading.judged = self.cache.get(key)
+            if reading.judged is None:
+                scores = RetrievalEvaluator(self.collection, self.split)(encoder)
+                reading.judged = {name: round(value, 3) for name, value in scores.items()}
+                self.cache.put(key, reading.judged, {"model": str(model), "recipe": recipe.name, **what})
+        return reading
+
+
+def run(
+    data: PretrainingDataArguments,
+    args: PretrainingArguments,
+    *,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> PretrainingOutcome:
+    """Check the data, hold pairs out, score the start, pre-train (or resume), score the result, report."""
+    # 1. Every input, before any model is loaded.
+    passages = read_passages(data.corpus) if data.corpus else None
+    if args.method == "query-as-context":
+        items, source = load_pairs(data, args, passages)
+    else:
+        items, source = check_pairs_for_simlm(data, passages)
+    collection = load_beir(data.eval_data, splits=[data.eval_split]) if data.eval_data else None
+    trained_recipe = resolve_recipe(data.model, data.recipe)
+    own = own_recipe(data.model)
+
+    # 2. The held-out pairs: out of training, whatever the method.
+    training_items, check = hold_out(
+        items,
+        share=data.heldout_share,
+        max_queries=data.heldout_max_queries,
+        corpus_size=data.heldout_corpus_size,
+        seed=data.heldout_seed,
+        source=source,
+    )
+    training_passages = None
+    if args.method == "simlm":
+        assert passages is not None
+        held = set(check.held_out) if check is not None else set()
+        training_passages = [passage for passage in passages if passage.where not in held]
+
+    report = PretrainingReport(
+        model=str(data.model),
+        output=str(args.output_dir),
+        trained_recipe=trained_recipe,
+        own_recipe=own,
+        check=None if check is None else check.describe(),
+        judged_data=None if collection is None else f"{collection.path} ({data.eval_split})",
+    )
+    checker = Checker(check, collection, data.eval_split, ScoreCache(data.score_cache or args.output_dir))
+    measuring = checker.active and args.process_index == 0  # one process measures; the others wait at step 1
+
+    # 3. The start, read its own way and (where it differs) read as it will be trained.
+    started = time.perf_counter()
+    if measuring:
+        if own is not None:
+            report.start_own = checker.read("start", data.model, own)
+        if own is None or not same_reading(own, trained_recipe):
+            report.start_trained = checker.read("start", data.model, trained_recipe)
+    warning = report.recipe_warning()
+    if warning:
+        report.warnings.append(warning)
+        logger.warning(warning)
+    report.timings["start_check_seconds"] = round(time.perf_counter() - started, 1)
+
+    # 4. Pre-training.
     resume: str | bool | None = args.resume_from_checkpoint
     if isinstance(resume, str) and resume.lower() in ("true", "false"):
         resume = resume.lower() == "true" or None
-    return pretrain(data.model, args, passages=passages, pairs=pairs, recipe=data.recipe, resume_from_checkpoint=resume)
+    started = time.perf_counter()
+    trainer = pretrain(
+        data.model,
+        args,
+        passages=training_passages,
+        pairs=training_items if args.method == "query-as-context" else None,
+        recipe=trained_recipe,
+        resume_from_checkpoint=resume,
+        callbacks=callbacks,
+    )
+    report.timings["pretraining_seconds"] = round(time.perf_counter() - started, 1)
+
+    # 5. The result, checked exactly as the start was.
+    if measuring and trainer.is_world_process_zero():
+        started = time.perf_counter()
+        report.result = checker.read("result", args.output_dir, trained_recipe)
+        report.timings["result_check_seconds"] = round(time.perf_counter() - started, 1)
+        verdict = report.verdict()
+        (logger.warning if verdict.startswith("Worse") else logger.info)(verdict)
+    if trainer.is_world_process_zero():
+        report.save(args.output_dir)
+    return PretrainingOutcome(trainer, report)

@@ -20,7 +20,7 @@ from typing import Any
 import safetensors.torch
 import torch
 from torch import nn
-from transformers import set_seed
+from transformers import TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from simlm_haystack.errors import DataError, NonFiniteLossError
@@ -30,7 +30,7 @@ from simlm_haystack.pretraining.corpus import CorpusPassage, DrawDataset, Passag
 from simlm_haystack.pretraining.generator import CORPUS, load_generator
 from simlm_haystack.pretraining.masking import ReplacedLMCollator, WholeWordMasker
 from simlm_haystack.pretraining.mlm import AllMaskCollator, MaskedLanguageModel
-from simlm_haystack.pretraining.pairs import QueryPassagePair
+from simlm_haystack.pretraining.pairs import PseudoQueryPair
 from simlm_haystack.pretraining.query_as_context import QueryAsContextCollator, QueryAsContextModel
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
 from simlm_haystack.recipes import Recipe, resolve_recipe
@@ -194,10 +194,12 @@ def build_pretrainer(
     args: PretrainingArguments,
     *,
     passages: Sequence[CorpusPassage] | None = None,
-    pairs: Sequence[QueryPassagePair] | None = None,
+    pairs: Sequence[PseudoQueryPair] | None = None,
     recipe: str | Recipe | None = None,
 ) -> PretrainingTrainer:
-    """Everything wired for ``args.method``: SimLM reads ``passages``, query-as-context reads ``pairs``.
+    """Everything wired for ``args.method``: SimLM reads ``passages``, query-as-context reads ``pairs`` (any
+    :class:`~simlm_haystack.pretraining.pairs.PseudoQueryPair`). ``args.freeze_embeddings`` and
+    ``args.freeze_layers`` leave those parts of the encoder as they are.
 
     The data, the generator and the model are checked here, before any step is taken.
     """
@@ -231,6 +233,7 @@ def build_pretrainer(
         )
         collator = QueryAsContextCollator(masker, variant=args.qc_variant, mask_rate=float(args.qc_mask_rate))
         items = pairs
+    network.backbone.freeze(embeddings=args.freeze_embeddings, layers=args.freeze_layers)
     sampler = PassageBatchSampler(
         len(items),
         args.per_device_train_batch_size,
@@ -254,13 +257,17 @@ def pretrain(
     args: PretrainingArguments,
     *,
     passages: Sequence[CorpusPassage] | None = None,
-    pairs: Sequence[QueryPassagePair] | None = None,
+    pairs: Sequence[PseudoQueryPair] | None = None,
     recipe: str | Recipe | None = None,
     resume_from_checkpoint: str | bool | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> PretrainingTrainer:
     """Pre-train, then write the encoder, its tokenizer and its recipe in ``args.output_dir``
-    (loadable by ``AutoModel``, the embedders, and the fine-tuning trainer)."""
+    (loadable by ``AutoModel``, the embedders, and the fine-tuning trainer). ``callbacks`` are added to
+    the Trainer's (a wall-clock budget, a progress report)."""
     trainer = build_pretrainer(model, args, passages=passages, pairs=pairs, recipe=recipe)
+    for callback in callbacks:
+        trainer.add_callback(callback)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     trainer.save_encoder(args.output_dir)
     return trainer
