@@ -412,3 +412,92 @@ def test_a_retriever_built_on_an_empty_collection_checks_again_once_another_enco
     with pytest.raises(EncoderMismatchError):
         retriever.run(query="topic 1")
     store.close()
+
+
+# --- the sparse side (issue 18): a hybrid collection keeps its BM25 settings in its identity ----------------
+
+
+def _hybrid_store(engine: str, embedder: Any, path: Path, index: str = "docs") -> Any:
+    if engine == "edge":
+        return edge_document_store(embedder, path=str(path), index=index, use_sparse_embeddings=True)
+    return qdrant_document_store(embedder, path=str(path), index=index, use_sparse_embeddings=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_dense_only_writer_into_a_hybrid_collection_is_refused_before_encoding(
+    tiny_bert: str, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
+    store = _hybrid_store(engine, embedder, tmp_path)
+    index_documents(_docs(), embedder, store, retrieval="hybrid", progress_bar=False)
+    assert read_identity(store).sparse == {
+        "k": 1.2,
+        "b": 0.75,
+        "avg_len": 256.0,
+        "language": "english",
+        "stemmer": True,
+        "stopwords": True,
+        "max_token_len": 40,
+    }
+    spy = _ForwardSpy(monkeypatch)
+    with pytest.raises(EncoderMismatchError, match=r"differ in the BM25 sparse side \(.*k=1\.2.* vs none\)"):
+        index_documents(_docs(8), embedder, store, progress_bar=False)  # dense only: no BM25 vectors
+    with pytest.raises(EncoderMismatchError, match=r"BM25 sparse side"):  # other BM25 settings
+        index_documents(_docs(8), embedder, store, retrieval="hybrid", bm25={"k": 0.9}, progress_bar=False)
+    with pytest.raises(EncoderMismatchError, match=r"BM25 sparse side"):
+        build_indexing_pipeline(embedder, store).run({"embedder": {"documents": _docs(8)}})
+    assert spy.calls == 0
+    assert store.count_documents() == 6
+    store.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_readers_are_compared_on_the_sides_they_search(
+    tiny_bert: str, tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
+    hybrid = _hybrid_store(engine, embedder, tmp_path / "hybrid")
+    index_documents(_docs(), embedder, hybrid, retrieval="hybrid", progress_bar=False)
+    # The same model searches a hybrid collection densely, by BM25 alone, and hybrid.
+    for retrieval in ("dense", "sparse", "hybrid"):
+        retriever = DualEncoderRetriever(model=tiny_bert, recipe="simlm", document_store=hybrid, retrieval=retrieval)
+        assert len(retriever.run(query="topic 1")["documents"]) == 6
+    # BM25 alone needs no dense model: another recipe's does not matter to it, and nothing is encoded.
+    spy = _ForwardSpy(monkeypatch)
+    sparse_only = DualEncoderRetriever(model=tiny_bert, recipe="minilm", document_store=hybrid, retrieval="sparse")
+    assert sparse_only.run(query="topic 1")["documents"]
+    assert spy.calls == 0
+    with pytest.raises(EncoderMismatchError, match=r"BM25 sparse side"):  # BM25 of other settings
+        DualEncoderRetriever(
+            model=tiny_bert, recipe="simlm", document_store=hybrid, retrieval="sparse", bm25={"stemmer": False}
+        ).run(query="topic 1")
+    hybrid.close()
+
+    # A hybrid query on a collection indexed dense-only (in a layout that could hold BM25 vectors) is refused.
+    dense = _hybrid_store(engine, embedder, tmp_path / "dense")
+    index_documents(_docs(), embedder, dense, progress_bar=False)
+    spy.calls = 0
+    with pytest.raises(EncoderMismatchError, match=r"BM25 sparse side \(none vs"):
+        DualEncoderRetriever(model=tiny_bert, recipe="simlm", document_store=dense, retrieval="hybrid").run(
+            query="topic 1"
+        )
+    assert spy.calls == 0
+    dense.close()
+
+
+def test_cli_refuses_a_hybrid_search_of_a_dense_collection_in_one_line(
+    tiny_bert: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_jsonl(
+        tmp_path / "corpus.jsonl", [{"_id": d.id, "title": d.meta["title"], "text": d.content} for d in _docs()]
+    )
+    common = ["--model", tiny_bert, "--recipe", "simlm", "--qdrant-path", str(tmp_path / "q"), "--index", "docs"]
+    assert main(["index", str(corpus), *common, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", "topic 1", *common, "--retrieval", "hybrid"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "sparse vectors" in error, error
+    assert main(["index", str(corpus), *common, "--index", "hybrid", "--retrieval", "hybrid", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["search", "topic 1", *common, "--index", "hybrid", "--retrieval", "hybrid"]) == 0
+    assert "T1" in capsys.readouterr().out
