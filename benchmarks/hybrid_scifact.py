@@ -39,7 +39,6 @@ from speed_onnx_documents import machine
 
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder
 from simlm_haystack.evaluation import evaluate, load_beir
-from simlm_haystack.models import local_model_path
 from simlm_haystack.stores import edge_document_store, qdrant_document_store
 from simlm_haystack.stores.fusion import HybridSearch
 
@@ -71,7 +70,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    model = str(local_model_path(args.model))
+    model = args.model  # a hub id (found offline where a package carries it) or a checkpoint folder
     collection = load_beir(args.data, splits=[args.split])
     document_embedder = DualEncoderDocumentEmbedder(
         model=model, recipe=args.recipe, batch_size=args.batch_size, progress_bar=False
