@@ -531,6 +531,9 @@ def part_timing(variants: list[Variant], loaded: LoadedModel, args: argparse.Nam
     # (round, query) -> milliseconds, so that two variants can be compared query by query
     forward_ms: dict[str, dict[tuple[int, int], float]] = {name: {} for name in names}
     encode_ms: dict[str, dict[tuple[int, int], float]] = {name: {} for name in names}
+    # CPU time of the whole process during the call (every thread, spinning included): what the variant
+    # costs the machine, and how much of its wall time it actually ran on these shared cores.
+    forward_cpu_ms: dict[str, dict[tuple[int, int], float]] = {name: {} for name in names}
     token_cosine = dict.fromkeys(names, 1.0)
     query_cosine = dict.fromkeys(names, 1.0)
     load = [os.getloadavg()]
@@ -543,9 +546,10 @@ def part_timing(variants: list[Variant], loaded: LoadedModel, args: argparse.Nam
             order = [names[i] for i in shuffle.permutation(len(names)) if number % EVERY.get(names[i], 1) == 0]
             hidden, vectors = {}, {}
             for name in order:
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 hidden[name] = by_name[name].forward(feature)
                 forward_ms[name][rounds, number] = 1000 * (time.perf_counter() - began)
+                forward_cpu_ms[name][rounds, number] = 1000 * (time.process_time() - began_cpu)
             for name in order:
                 began = time.perf_counter()
                 vectors[name] = by_name[name].encode(text)
@@ -584,6 +588,7 @@ def part_timing(variants: list[Variant], loaded: LoadedModel, args: argparse.Nam
             "description": variant.description,
             "lossy": variant.lossy,
             "forward": forward,
+            "forward_cpu": summary(list(forward_cpu_ms[variant.name].values())),
             "encode": summary(list(encode_ms[variant.name].values())),
             "forward_p50_ratio": {
                 key: round(forward["p50_ms"] / statistics.median(forward_ms[key].values()), 3) for key in baselines
@@ -602,6 +607,52 @@ def part_timing(variants: list[Variant], loaded: LoadedModel, args: argparse.Nam
             **variant.details,
         }
         results["variants"][variant.name] = entry
+    return results
+
+
+# --- documents: what an int8 setting does to indexing ----------------------------------------------------
+
+
+def part_documents(variants: list[Variant], names: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Documents/s of ``names`` on the first ``--docs`` SciFact documents, batches of 32 (the document
+    embedder's default), the variants alternating batch by batch in a fresh random order."""
+    collection = load_beir(args.data, splits=["test"])
+    documents = collection.documents[: args.docs]
+    texts = [document.content or "" for document in documents]
+    titles = [document.meta.get("title") for document in documents]
+    by_name = {variant.name: variant for variant in variants}
+    batches = [slice(start, start + 32) for start in range(0, len(texts), 32)]
+    for name in names:  # first-call allocations
+        by_name[name].encoder.encode("document", texts[:32], titles[:32], batch_size=32)
+    seconds: dict[str, dict[tuple[int, int], float]] = {name: {} for name in names}
+    shuffle = np.random.default_rng(11)
+    load = [os.getloadavg()]
+    for round_number in range(args.document_rounds):
+        for number, batch in enumerate(batches):
+            for index in shuffle.permutation(len(names)):
+                began = time.perf_counter()
+                by_name[names[index]].encoder.encode("document", texts[batch], titles[batch], batch_size=32)
+                seconds[names[index]][round_number, number] = time.perf_counter() - began
+        load.append(os.getloadavg())
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="minutes"),
+        "docs": len(texts),
+        "rounds": args.document_rounds,
+        "load_average_before_after_each_round": load,
+    }
+    for name in names:
+        per_round = [
+            len(texts) / sum(value for (r, _), value in seconds[name].items() if r == round_number)
+            for round_number in range(args.document_rounds)
+        ]
+        results[name] = {
+            "docs_per_s_median": round(statistics.median(per_round), 2),
+            "docs_per_s_per_round": [round(rate, 2) for rate in per_round],
+            "time_ratio_to_first_per_batch_p50": round(
+                statistics.median(value / seconds[names[0]][key] for key, value in seconds[name].items()), 3
+            ),
+        }
+        print(f"{name}: {results[name]['docs_per_s_median']} documents/s", flush=True)
     return results
 
 
@@ -632,6 +683,7 @@ def part_ndcg(variants: list[Variant], names: list[str], args: argparse.Namespac
             "nDCG@10_minus_exact": round(100 * (metrics["nDCG@10"] - EXACT_NDCG10), 2),
             "within_band": abs(metrics["nDCG@10"] - EXACT_NDCG10) <= NDCG_BAND + 1e-9,
             "corpus_docs_per_s": round(len(texts) / corpus_seconds, 1),
+            "date": datetime.now(UTC).isoformat(timespec="minutes"),
             "load_average_after": os.getloadavg(),
         }
         print(f"{name}: nDCG@10 {100 * metrics['nDCG@10']:.2f} ({corpus_seconds:.0f} s for the corpus)", flush=True)
@@ -640,26 +692,36 @@ def part_ndcg(variants: list[Variant], names: list[str], args: argparse.Namespac
 
 def table(timing: Mapping[str, Any], ndcg: Mapping[str, Any]) -> str:
     rows = [
-        "| variant | forward p50 | p99 | mean | encode p50 | p99 | forward vs package fp32 | vs package int8 "
+        "| variant | forward p50 | p99 | mean | CPU p50 | encode p50 | p99 | forward vs package fp32 | vs package int8 "
         "| min token cos | nDCG@10 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in sorted(timing["variants"].items(), key=lambda item: item[1]["forward"]["p50_ms"]):
         ratio = entry["forward_paired_ratio_p50"]
         quality = ndcg.get(name, {}).get("nDCG@10", "")
         rows.append(
             f"| {name} | {entry['forward']['p50_ms']:.2f} | {entry['forward']['p99_ms']:.2f} | "
-            f"{entry['forward']['mean_ms']:.2f} | {entry['encode']['p50_ms']:.2f} | {entry['encode']['p99_ms']:.2f} | "
+            f"{entry['forward']['mean_ms']:.2f} | {entry['forward_cpu']['p50_ms']:.2f} | "
+            f"{entry['encode']['p50_ms']:.2f} | {entry['encode']['p99_ms']:.2f} | "
             f"{ratio.get(CURRENT_FP32, '')} | {ratio.get(CURRENT_INT8, '')} | "
             f"{entry['min_token_cosine_to_torch']:.6f} | {quality} |"
         )
     return "\n".join(rows)
 
 
+def ndcg_candidates(timing: Mapping[str, Any]) -> list[str]:
+    """The package's int8 and every lossy variant faster than it (median of the per-query ratios < 1)."""
+    return [CURRENT_INT8] + [
+        name
+        for name, entry in timing["variants"].items()
+        if entry["lossy"] and name != CURRENT_INT8 and entry["forward_paired_ratio_p50"][CURRENT_INT8] < 1
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="the SciFact BEIR folder")
-    parser.add_argument("--parts", nargs="+", default=["timing"], choices=["timing", "ndcg"])
+    parser.add_argument("--parts", nargs="+", default=["timing"], choices=["timing", "ndcg", "documents"])
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=1, help="passes over the queries")
     parser.add_argument("--warmup", type=int, default=20, help="queries every variant answers untimed first")
@@ -668,8 +730,14 @@ def main() -> None:
         "--ndcg-variants",
         nargs="*",
         default=None,
-        help="default: the package's int8 and every lossy variant whose forward p50 beat it",
+        help="default: the package's int8 and every lossy variant faster than it in the timing part",
     )
+    parser.add_argument(
+        "--document-variants", nargs="*", default=[CURRENT_INT8, "int8-per-tensor"], help="for --parts documents"
+    )
+    parser.add_argument("--docs", type=int, default=320, help="documents for --parts documents")
+    parser.add_argument("--document-rounds", type=int, default=3)
+    parser.add_argument("--timing-key", default="timing", help="where the timing part goes in --out")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile")
     parser.add_argument(
         "--work-dir",
@@ -695,25 +763,25 @@ def main() -> None:
     results["machine"] = machine()
     results["torch_threads"] = torch.get_num_threads()
     results["package_int8_settings"] = INT8_SETTINGS
-    if args.parts == ["ndcg"] and args.ndcg_variants:
-        args.variants = sorted(set(args.ndcg_variants) | {TORCH})
+    if "ndcg" in args.parts and args.ndcg_variants is None and "timing" not in args.parts:
+        args.ndcg_variants = ndcg_candidates(results["timing"])
+    if "timing" not in args.parts and args.variants is None:
+        wanted = set(args.ndcg_variants or []) if "ndcg" in args.parts else set()
+        if "documents" in args.parts:
+            wanted |= set(args.document_variants)
+        args.variants = sorted(wanted | {TORCH})
     variants = build_variants(loaded, args)
     if "timing" in args.parts:
-        results["timing"] = part_timing(variants, loaded, args)
+        results[args.timing_key] = part_timing(variants, loaded, args)
+    if "documents" in args.parts:
+        results["documents"] = part_documents(variants, args.document_variants, args)
     if "ndcg" in args.parts:
-        names = args.ndcg_variants
-        if names is None:
-            timed = results["timing"]["variants"]
-            names = [CURRENT_INT8] + [
-                name
-                for name, entry in timed.items()
-                if entry["lossy"] and name != CURRENT_INT8 and entry["forward_paired_ratio_p50"][CURRENT_INT8] < 1
-            ]
+        names = args.ndcg_variants if args.ndcg_variants is not None else ndcg_candidates(results["timing"])
         results["ndcg"] = {**results.get("ndcg", {}), **part_ndcg(variants, names, args)}
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    if "timing" in results:
-        print(table(results["timing"], results.get("ndcg", {})))
+    if args.timing_key in results:
+        print(table(results[args.timing_key], results.get("ndcg", {})))
 
 
 if __name__ == "__main__":
