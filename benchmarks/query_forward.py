@@ -261,6 +261,13 @@ def session_op_counts(path: Path, input_names: list[str], level: str) -> dict[st
 #: ``source``: the plain export or the package's fused graph (whose GELU is BiasGelu).
 INT8_VARIANTS: dict[str, dict[str, Any]] = {
     "int8-all36": {**INT8_SETTINGS, "keep_fp32_fed_by": [], "source": "export"},
+    # issue 11's first int8 (every weight MatMul but the feed-forward output; nDCG@10 +0.79), and its mirror
+    "int8-keep-ffn-out": {**INT8_SETTINGS, "keep_fp32_fed_by": [["Gelu"]], "source": "export"},
+    "int8-keep-attention-out": {
+        **INT8_SETTINGS,
+        "keep_fp32_fed_by": [["Reshape", "Transpose", "MatMul"]],
+        "source": "export",
+    },
     "int8-per-tensor": {**INT8_SETTINGS, "per_channel": False, "source": "export"},
     "int8-quint8-weights": {**INT8_SETTINGS, "weight_type": "QUInt8", "source": "export"},
     "int8-reduce-range": {**INT8_SETTINGS, "reduce_range": True, "source": "export"},
@@ -282,6 +289,14 @@ INT8_VARIANTS: dict[str, dict[str, Any]] = {
         "format": "MatMulNBits",
         "bits": 8,
         "block_size": 32,
+        "accuracy_level": 4,
+        "keep_fp32_fed_by": [],
+        "source": "export",
+    },
+    "nbits8-b128-all36": {
+        "format": "MatMulNBits",
+        "bits": 8,
+        "block_size": 128,
         "accuracy_level": 4,
         "keep_fp32_fed_by": [],
         "source": "export",
