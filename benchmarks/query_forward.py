@@ -199,24 +199,29 @@ def kept_in_fp32(source: Path, chains: list[list[str]]) -> list[str]:
     ]
 
 
+def nbits_quantize(source: Path | onnx.ModelProto, path: Path, settings: Mapping[str, Any], **nodes: Any) -> None:
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(
+        source if isinstance(source, onnx.ModelProto) else onnx.load(str(source)),
+        bits=settings["bits"],
+        block_size=settings["block_size"],
+        is_symmetric=True,
+        accuracy_level=settings["accuracy_level"],
+        **nodes,
+    )
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(path), False)
+
+
 def quantize_variant(source: Path, path: Path, settings: Mapping[str, Any]) -> None:
-    """Dynamic int8 (``quantize_dynamic``) or ``MatMulNBits`` weights, as ``settings`` says."""
+    """Dynamic int8 (``quantize_dynamic``) or ``MatMulNBits`` weights, as ``settings`` says; with
+    ``kept_as_nbits`` the MatMuls dynamic int8 leaves in fp32 get ``MatMulNBits`` weights instead."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     keep = kept_in_fp32(source, settings["keep_fp32_fed_by"])
     if settings.get("format") == "MatMulNBits":
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-        quantizer = MatMulNBitsQuantizer(
-            onnx.load(str(source)),
-            bits=settings["bits"],
-            block_size=settings["block_size"],
-            is_symmetric=True,
-            accuracy_level=settings["accuracy_level"],
-            nodes_to_exclude=keep,
-        )
-        quantizer.process()
-        quantizer.model.save_model_to_file(str(path), False)
+        nbits_quantize(source, path, settings, nodes_to_exclude=keep)
         return
     quantize_dynamic(
         source,
@@ -227,6 +232,8 @@ def quantize_variant(source: Path, path: Path, settings: Mapping[str, Any]) -> N
         weight_type=QuantType[settings["weight_type"]],
         nodes_to_exclude=keep,
     )
+    if settings.get("kept_as_nbits"):
+        nbits_quantize(onnx.load(str(path)), path, settings["kept_as_nbits"], nodes_to_include=keep)
 
 
 def quantized_file_builder(source: Path, settings: Mapping[str, Any]) -> Callable[[Path], dict[str, Any]]:
@@ -266,6 +273,12 @@ INT8_VARIANTS: dict[str, dict[str, Any]] = {
     "int8-keep-attention-out": {
         **INT8_SETTINGS,
         "keep_fp32_fed_by": [["Reshape", "Transpose", "MatMul"]],
+        "source": "export",
+    },
+    # the two kept kinds as MatMulNBits (activations quantised per block of 32 along the input, int8 compute)
+    "int8+nbits8-kept": {
+        **INT8_SETTINGS,
+        "kept_as_nbits": {"bits": 8, "block_size": 32, "accuracy_level": 4},
         "source": "export",
     },
     "int8-per-tensor": {**INT8_SETTINGS, "per_channel": False, "source": "export"},
