@@ -13,11 +13,15 @@ what ``simlm-haystack pretrain`` calls):
 2. ``--heldout-share`` of the (pseudo-query, passage) pairs are held out of training; the starting
    model is scored on them (MRR@10 of each held-out pseudo-query finding its passage among the whole
    corpus) read its own way (``minilm`` for all-MiniLM-L6-v2) and, if ``--recipe`` names another
-   reading, read that way too; and zero-shot on SciFact **test** (nDCG@10 through the evaluator:
-   :class:`~simlm_haystack.training.RetrievalEvaluator`, in-memory Qdrant, our embedders);
+   reading, read that way too; and zero-shot nDCG@10 on SciFact **test** and on a **dev** split of
+   ``--dev-queries`` train queries (the same fixed draw as ``train_scifact.py --dev-queries``: settings
+   are chosen on dev and on the label-free check, never on test), both from one index of the corpus
+   (:func:`simlm_haystack.evaluation.evaluate`, in-memory Qdrant, our embedders, as
+   :class:`~simlm_haystack.training.RetrievalEvaluator` measures);
 3. pre-training (``--max-steps``, ``--epochs`` or ``--pretrain-minutes`` of wall time);
-4. the result is scored the same two ways; optionally (``--fine-tune``) it is then fine-tuned and
-   evaluated by ``benchmarks/train_scifact.py`` (as BENCHMARKS.md's fine-tuning; one run per ``--seeds``).
+4. the result is scored the same ways; optionally (``--fine-tune``) it is then fine-tuned and
+   evaluated by ``benchmarks/train_scifact.py`` (as BENCHMARKS.md's fine-tuning, through the recipe
+   pre-trained; one run per ``--seeds``).
 
 ``--cache DIR`` keeps the starting model's scores (keyed by its weights, the recipe and the exact
 check), so a campaign measures the start once. ``--set FIELD=VALUE`` sets any field of
@@ -25,7 +29,10 @@ check), so a campaign measures the start once. ``--set FIELD=VALUE`` sets any fi
 ``--slice N`` builds a small collection (the first N documents, the queries that judge only them) for a
 smoke test. The result (``OUTPUT/result.json``): the configuration, machine, loads, timings, seconds per
 step, the logged losses and the package's report (``pretraining_report.json``: every reading's scores,
-the verdict). Issue 12's runs in BENCHMARKS.md used this script as it was at commit 66998d0.
+the verdict), and ``judged``: the start's and the result's test and dev scores. ``--campaign-log FILE``
+adds the run's summary to a JSON list there under ``--name`` (replacing an entry of that name), so a
+campaign of runs keeps one record that an interruption does not lose. Issue 12's runs in BENCHMARKS.md
+used this script as it was at commit 66998d0.
 """
 
 from __future__ import annotations
@@ -51,8 +58,14 @@ import torch
 from time_budget import TimeBudget
 from transformers.utils import logging as transformers_logging
 
+from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
+from simlm_haystack.evaluation import BeirCollection, evaluate, load_beir
 from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArguments
+from simlm_haystack.pretraining.heldout import ScoreCache, encoder_fingerprint, fresh_encoder
+from simlm_haystack.pretraining.report import own_recipe
 from simlm_haystack.pretraining.run import run
+from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.training.evaluator import MEASURES as JUDGED_MEASURES
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 HERE = Path(__file__).resolve().parent
@@ -127,6 +140,83 @@ def fine_tune(model: str, data: Path, output: Path, extra: list[str], seed: int)
     return {key: report.get(key) for key in ("before", "after", "timings", "steps", "seconds_per_step")}
 
 
+def judged_collection(data: Path, dev_queries: int) -> BeirCollection:
+    """SciFact's test split and a ``dev`` split of ``dev_queries`` train queries (``train_scifact.py``'s draw)."""
+    from train_scifact import with_dev_split  # the one definition of the dev draw
+
+    collection = with_dev_split(load_beir(data, splits=["train", "test"]), dev_queries)
+    qrels = {split: collection.qrels[split] for split in ("test", "dev") if split in collection.qrels}
+    return dataclasses.replace(collection, qrels=qrels)  # train's judgements are never read past this point
+
+
+def judged_scores(model: str, recipe: Recipe, collection: BeirCollection, cache: ScoreCache) -> dict[str, dict]:
+    """nDCG@10, MRR@10 and R@100 (percent) of every split of ``collection``, the corpus indexed once; cached
+    (by weights, recipe, collection, split and its queries) so the start is measured once per campaign."""
+    encoder = fresh_encoder(model, recipe)
+    fingerprint = encoder_fingerprint(encoder)
+    keys = {
+        split: ScoreCache.key(
+            fingerprint,
+            recipe,
+            {"beir": str(Path(collection.path).resolve()), "split": split, "queries": sorted(judged)},
+        )
+        for split, judged in collection.qrels.items()
+    }
+    scores = {split: cache.get(key) for split, key in keys.items()}
+    missing = [split for split, value in scores.items() if value is None]
+    if missing:
+        document_embedder = DualEncoderDocumentEmbedder.from_encoder(encoder, batch_size=32, progress_bar=False)
+        text_embedder = DualEncoderTextEmbedder.from_encoder(encoder, batch_size=32)
+        store = qdrant_document_store(
+            encoder.recipe, embedding_dim=encoder.embedding_dim, location=":memory:", index="zero-shot"
+        )
+        for split in missing:  # the second split reuses the index (same fingerprint)
+            result = evaluate(
+                document_embedder,
+                text_embedder,
+                store,
+                collection,
+                split,
+                top_k=100,
+                measures=tuple(JUDGED_MEASURES),
+                progress_bar=False,
+            )
+            scores[split] = {name: round(100 * result.metrics[measure], 3) for measure, name in JUDGED_MEASURES.items()}
+            cache.put(keys[split], scores[split], {"model": str(model), "recipe": recipe.name, "split": split})
+        store.close()
+    return scores
+
+
+def log_run(path: Path, name: str, result: dict) -> None:
+    """Add (or replace) this run's summary in the campaign's JSON list."""
+    entries = json.loads(path.read_text()) if path.is_file() else []
+    report = result["report"]
+    start = report.get("start_own") or report.get("start_trained") or {}
+    summary = {
+        "name": name,
+        "date": result["date"],
+        "command": result["command"],
+        "configuration": result["configuration"],
+        "steps": result["steps"],
+        "epochs": result["epochs"],
+        "training_pairs": result["training_pairs"],
+        "seconds_per_step": result["seconds_per_step"],
+        "pretraining_minutes": round(report["timings"].get("pretraining_seconds", 0.0) / 60, 2),
+        "setup_seconds": result["setup_seconds"],
+        "total_minutes": round(result["seconds"] / 60, 2),
+        "load_average": result["load_average"],
+        "check": report.get("check"),
+        "heldout": {"start": start.get("heldout"), "result": (report.get("result") or {}).get("heldout")},
+        "judged": result.get("judged"),
+        "verdict": report.get("verdict"),
+        "last_losses": result["log"][-3:],
+        "fine_tune": result.get("fine_tune"),
+    }
+    entries = [entry for entry in entries if entry.get("name") != name] + [summary]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MODEL)
@@ -159,7 +249,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="any pre-training argument")
     parser.add_argument("--cache", type=Path, help="score cache shared by runs (the start is measured once)")
-    parser.add_argument("--no-judged", action="store_true", help="skip nDCG@10 on test (the label-free check only)")
+    parser.add_argument("--no-judged", action="store_true", help="skip nDCG@10 (the label-free check only)")
+    parser.add_argument(
+        "--dev-queries", type=int, default=200, help="train queries drawn as the dev split (train_scifact.py's draw)"
+    )
+    parser.add_argument("--campaign-log", type=Path, help="JSON list of run summaries to add this run to")
+    parser.add_argument("--name", help="this run's name in --campaign-log (default: the output folder's name)")
     parser.add_argument("--slice", type=int, help="smoke test: only the first N documents (and their queries)")
     parser.add_argument("--logging-steps", type=int, default=10)
     parser.add_argument("--fine-tune", action="store_true", help="then fine-tune with train_scifact.py")
@@ -198,8 +293,7 @@ def main() -> None:
         corpus=str(corpus),
         heldout_share=options.heldout_share,
         heldout_corpus_size=options.heldout_corpus_size,
-        eval_data=None if options.no_judged else str(data),
-        eval_split="test",
+        eval_data=None,  # judged below, test and dev from one index of the corpus
         score_cache=str(options.cache) if options.cache else None,
         **query_source,
         **{name: value for name, value in overrides.items() if name in data_fields},
@@ -249,7 +343,7 @@ def main() -> None:
             "queries": options.queries,
             "titles": titles,
             "corpus": str(corpus),
-            "judged": None if options.no_judged else f"{data} (test)",
+            "judged": None if options.no_judged else f"{data} (test, dev of {options.dev_queries} train queries)",
             **{key: value for key, value in training_settings.items()},
             "learning_rate": args.learning_rate,
             "weight_decay": args.weight_decay,
@@ -269,8 +363,20 @@ def main() -> None:
         # and neither is the training of a --generator corpus (timed apart: setup_seconds).
         callbacks.append(BudgetFromTrainStart(60 * budget, warmup=args.warmup_steps if args.warmup_steps < 1 else 0.1))
     started = time.perf_counter()
+    judged = None if options.no_judged else judged_collection(data, options.dev_queries)
+    cache = ScoreCache(options.cache or output)
+    result["judged"] = {}
+    if judged is not None:
+        start_recipe = own_recipe(options.model) or resolve_recipe(options.model, options.recipe)
+        result["judged"]["start"] = judged_scores(options.model, start_recipe, judged, cache)
+        result["judged"]["start_recipe"] = start_recipe.name
+    result["load_average"]["train_start"] = load_average()
     outcome = run(data_arguments, args, callbacks=callbacks)
     trainer, report = outcome.trainer, outcome.report
+    result["load_average"]["train_end"] = load_average()
+    if judged is not None:
+        result["judged"]["result"] = judged_scores(args.output_dir, report.trained_recipe, judged, cache)
+        result["judged"]["result_recipe"] = report.trained_recipe.name
     result["load_average"]["end"] = load_average()
     steps = trainer.state.global_step
     training_seconds = report.timings.get("pretraining_seconds", 0.0)  # with the generator's training, if any
@@ -290,24 +396,26 @@ def main() -> None:
     )
     result_path = output / "result.json"
     result_path.write_text(json.dumps(result, indent=2) + "\n")
+    name = options.name or output.name
+    if options.campaign_log:
+        log_run(options.campaign_log, name, result)
     if options.fine_tune:
-        if report.trained_recipe.name != "simlm":
-            # train_scifact.py reads every model as `simlm`; another pre-trained reading would be fine-tuned as one.
-            raise SystemExit(
-                f"--fine-tune: train_scifact.py fine-tunes the simlm reading; this model was pre-trained as "
-                f"{report.trained_recipe.name!r}"
-            )
+        # Fine-tuned through the reading pre-trained (train_scifact.py's default is simlm).
+        finetune_args = [*shlex.split(options.finetune_args), "--recipe", report.trained_recipe.name]
         result["fine_tune"] = {}
         for seed in options.seeds:
-            tuned = fine_tune(
-                args.output_dir, data, output / f"fine-tune-seed{seed}", shlex.split(options.finetune_args), seed
-            )
+            tuned = fine_tune(args.output_dir, data, output / f"fine-tune-seed{seed}", finetune_args, seed)
             result["fine_tune"][str(seed)] = tuned
             result_path.write_text(json.dumps(result, indent=2) + "\n")
+            if options.campaign_log:
+                log_run(options.campaign_log, name, result)
 
     print(f"\n{steps} steps ({result['seconds_per_step']} s each), {training_seconds / 60:.1f} min of training")
     for line in report.lines():
         print(line)
+    for role in ("start", "result"):
+        for split, values in (result["judged"].get(role) or {}).items():
+            print(f"  {role} {split}: nDCG@10 {values['nDCG@10']:.2f}, MRR@10 {values['MRR@10']:.2f}")
     print(f"result: {result_path}")
 
 
