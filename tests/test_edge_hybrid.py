@@ -320,9 +320,9 @@ def test_sparse_top_k_is_numpy_bm25(scifact: Corpus, scifact_store: EdgeDocument
 
 
 SEARCHES = [
-    HybridSearch(),  # RRF, k = 60, alike, 100 candidates each
-    HybridSearch(rrf_k=2, rrf_weights=(2.0, 0.5), prefetch_limit=20),  # [sparse, dense]
-    HybridSearch(rrf_k=5, rrf_weights=(0.25, 1.0), prefetch_limit=10),
+    HybridSearch(fusion="rrf"),  # k = 60, alike, 100 candidates each
+    HybridSearch(fusion="rrf", rrf_k=2, rrf_weights=(2.0, 0.5), prefetch_limit=20),  # [sparse, dense]
+    HybridSearch(fusion="rrf", rrf_k=5, rrf_weights=(0.25, 1.0), prefetch_limit=10),
     HybridSearch(fusion="dbsf", prefetch_limit=30),
 ]
 
@@ -401,7 +401,13 @@ def test_sparse_scores_follow_deletes_and_overwrites_even_in_optimised_segments(
 def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scifact_store: EdgeDocumentStore) -> None:
     query_sparse, query_dense = scifact.queries[0]
     hybrid = EdgeHybridRetriever(
-        document_store=scifact_store, top_k=5, rrf_k=2, rrf_weights=[1.0, 3.0], prefetch_limit=20, filters=EVEN
+        document_store=scifact_store,
+        top_k=5,
+        fusion="rrf",
+        rrf_k=2,
+        rrf_weights=[1.0, 3.0],
+        prefetch_limit=20,
+        filters=EVEN,
     )
     data = hybrid.to_dict()
     assert data["init_parameters"]["document_store"]["init_parameters"]["use_sparse_embeddings"] is True
@@ -411,7 +417,7 @@ def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scif
     assert_same_results(asyncio.run(hybrid.run_async(**arguments))["documents"], found, 5)
     # run's rrf_k / rrf_weights / top_k / filters override the settings, as QdrantHybridRetriever's do.
     direct = scifact_store._query_hybrid(
-        **arguments, filters=EVEN, top_k=3, search=HybridSearch(rrf_k=7, rrf_weights=(1.0, 1.0), prefetch_limit=20)
+        **arguments, filters=EVEN, top_k=3, search=HybridSearch(fusion="rrf", rrf_k=7, rrf_weights=(1.0, 1.0), prefetch_limit=20)
     )
     overridden = hybrid.run(**arguments, rrf_k=7, rrf_weights=[1.0, 1.0], top_k=3)["documents"]
     assert_same_results(overridden, direct, 3)
@@ -435,7 +441,7 @@ def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scif
     assert support is scifact_store
     assert isinstance(support.sparse_retriever(top_k=3), EdgeSparseEmbeddingRetriever)
     default = support.hybrid_retriever()
-    assert (default.fusion, default.rrf_k, default.prefetch_limit, default.rrf_weights) == ("rrf", 60, 100, None)
+    assert (default.fusion, default.rrf_k, default.prefetch_limit, default.rrf_weights) == ("dbsf", 60, 100, None)
 
     pipeline = Pipeline()
     pipeline.add_component("retriever", hybrid)
@@ -478,7 +484,7 @@ def _compare_with_qdrant_haystack(edge_store: EdgeDocumentStore, server: QdrantD
     # QdrantHybridRetriever leaves the prefetch limit to Qdrant (10 per side) and RRF's k too (2): the same here.
     for top_k, rrf_weights in ((10, None), (5, [1.0, 2.0])):
         edge = EdgeHybridRetriever(
-            document_store=edge_store, top_k=top_k, rrf_k=2, rrf_weights=rrf_weights, prefetch_limit=10
+            document_store=edge_store, top_k=top_k, fusion="rrf", rrf_k=2, rrf_weights=rrf_weights, prefetch_limit=10
         )
         qdrant = QdrantHybridRetriever(document_store=server, top_k=top_k, rrf_weights=rrf_weights)
         for query_sparse, query_dense in corpus.queries:
