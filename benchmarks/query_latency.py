@@ -13,9 +13,9 @@ every configuration alike:
   Haystack user writes today;
 - ``retriever <backend>+edge``: ours, the drop-in ``DualEncoderRetriever`` (query text -> documents) on
   each backend (torch ``fast`` on one thread, ONNX Runtime fp32 and int8, OpenVINO) over Qdrant Edge;
-- ``retriever onnx-int8+edge hybrid``: the same retriever with ``retrieval="hybrid"`` (the query's BM25 vector
-  too, two prefetches of 100 fused by RRF) over a hybrid collection of the same documents with their BM25
-  vectors: what hybrid adds to a query;
+- ``retriever onnx-int8+edge hybrid``: the same retriever with ``retrieval="hybrid"`` (the query's BM25
+  vector too, two prefetches of 100 fused by the default fusion) over a hybrid collection of the same
+  documents with their BM25 vectors: what hybrid adds to a query;
 - ``build_query_pipeline onnx-int8+edge``: the same retriever as the one component of
   ``build_query_pipeline``, run through ``Pipeline.run``;
 - ``hand-wired pipeline onnx-int8+edge``: ``DualEncoderTextEmbedder -> EdgeEmbeddingRetriever`` wired by

@@ -417,7 +417,10 @@ def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scif
     assert_same_results(asyncio.run(hybrid.run_async(**arguments))["documents"], found, 5)
     # run's rrf_k / rrf_weights / top_k / filters override the settings, as QdrantHybridRetriever's do.
     direct = scifact_store._query_hybrid(
-        **arguments, filters=EVEN, top_k=3, search=HybridSearch(fusion="rrf", rrf_k=7, rrf_weights=(1.0, 1.0), prefetch_limit=20)
+        **arguments,
+        filters=EVEN,
+        top_k=3,
+        search=HybridSearch(fusion="rrf", rrf_k=7, rrf_weights=(1.0, 1.0), prefetch_limit=20),
     )
     overridden = hybrid.run(**arguments, rrf_k=7, rrf_weights=[1.0, 1.0], top_k=3)["documents"]
     assert_same_results(overridden, direct, 3)
