@@ -105,7 +105,7 @@ class DualEncoderRetriever:
         self.search = HybridSearch(
             fusion=fusion,
             rrf_k=rrf_k,
-            rrf_weights=tuple(rrf_weights) if rrf_weights is not None else None,  # type: ignore[arg-type]
+            rrf_weights=rrf_weights,  # type: ignore[arg-type]  # a list; HybridSearch keeps it as a tuple
             prefetch_limit=prefetch_limit,
         )
         self.bm25 = bm25

@@ -84,6 +84,8 @@ class HybridSearch:
         return max(self.prefetch_limit, top_k)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-able values (``rrf_weights`` a list): also the fusion init parameters of the
+        hybrid retrievers, which take the same four names."""
         data = asdict(self)
         data["rrf_weights"] = list(self.rrf_weights) if self.rrf_weights is not None else None
         return data

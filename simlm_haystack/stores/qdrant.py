@@ -240,10 +240,7 @@ class QdrantStoreSupport:
             document_store=self.document_store,
             top_k=top_k,
             filters=filters,
-            rrf_k=search.rrf_k,
-            rrf_weights=list(search.rrf_weights) if search.rrf_weights is not None else None,
-            fusion=search.fusion,
-            prefetch_limit=search.prefetch_limit,
+            **search.to_dict(),
         )
 
     def finish_writing(self) -> None:

@@ -93,7 +93,7 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
         self.search = HybridSearch(
             fusion=fusion,
             rrf_k=rrf_k,
-            rrf_weights=tuple(rrf_weights) if rrf_weights is not None else None,  # type: ignore[arg-type]
+            rrf_weights=rrf_weights,  # type: ignore[arg-type]  # a list; HybridSearch keeps it as a tuple
             prefetch_limit=prefetch_limit,
         )
         # Named, not super(): Haystack's @component builds a new class, which the zero-argument form does not see.
@@ -119,10 +119,7 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
             return_embedding=self._return_embedding,
             filter_policy=self._filter_policy.value,
             score_threshold=self._score_threshold,
-            rrf_k=self.search.rrf_k,
-            rrf_weights=list(self.search.rrf_weights) if self.search.rrf_weights is not None else None,
-            fusion=self.search.fusion,
-            prefetch_limit=self.search.prefetch_limit,
+            **self.search.to_dict(),
         )
 
     @classmethod

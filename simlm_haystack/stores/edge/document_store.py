@@ -491,10 +491,7 @@ class EdgeDocumentStore(AsyncMethods):
             document_store=self,
             top_k=top_k,
             filters=filters,
-            fusion=search.fusion,
-            rrf_k=search.rrf_k,
-            rrf_weights=list(search.rrf_weights) if search.rrf_weights is not None else None,
-            prefetch_limit=search.prefetch_limit,
+            **search.to_dict(),
         )
 
     def finish_writing(self) -> None:

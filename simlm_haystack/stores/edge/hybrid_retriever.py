@@ -76,7 +76,7 @@ class EdgeHybridRetriever:
         self.search = HybridSearch(
             fusion=fusion,  # type: ignore[arg-type]  # checked by HybridSearch
             rrf_k=rrf_k,
-            rrf_weights=None if rrf_weights is None else tuple(rrf_weights),  # type: ignore[arg-type]
+            rrf_weights=rrf_weights,  # type: ignore[arg-type]  # a list; HybridSearch keeps it as a tuple
             prefetch_limit=prefetch_limit,
         )
         self.rrf_k = self.search.rrf_k
