@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.stores.edge.collection import read_collection_file
+from simlm_haystack.stores.edge.collection import read_collection_file, stored_use_sparse_embeddings
 from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
 from simlm_haystack.stores.edge.hybrid_retriever import EdgeHybridRetriever
 from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever
@@ -53,7 +53,7 @@ def edge_document_store(
     embedding_dim, similarity = vector_settings(recipe_or_embedder, embedding_dim)
     if use_sparse_embeddings is None:
         described = read_collection_file(Path(path) / index) if path is not None else None
-        use_sparse_embeddings = bool((described or {}).get("use_sparse_embeddings", False))
+        use_sparse_embeddings = described is not None and stored_use_sparse_embeddings(described)
     store = EdgeDocumentStore(
         path=path,
         index=index,
