@@ -37,7 +37,7 @@ SENTENCE_TRANSFORMERS_PARAMETERS: tuple[str, ...] = (
 #: Of those, the ones that do not apply to our embedders: ignored with one warning.
 IGNORED_PARAMETERS: tuple[str, ...] = ("config_kwargs", "encode_kwargs", "quantization_ranges")
 
-#: Their parameters, documented once for both embedders (see ``simlm_haystack.settings.document_settings``).
+#: Their parameters, documented once for both embedders (``simlm_haystack.docstrings.docstring_with`` puts it in place).
 SENTENCE_TRANSFORMERS_DOC = """\
 :param prefix: sentence-transformers' prefix: accepted when it is the recipe's prefix for this side
     (the recipe applies it either way), refused otherwise.

@@ -25,7 +25,7 @@ FUSION_METHODS: tuple[str, ...] = ("rrf", "dbsf")
 Retrieval = Literal["dense", "sparse", "hybrid"]
 RETRIEVALS: tuple[str, ...] = ("dense", "sparse", "hybrid")
 
-#: The search settings' documentation, written once (``simlm_haystack.settings.docstring_with`` puts it in place):
+#: The search settings' documentation, written once (``simlm_haystack.docstrings.docstring_with`` puts it in place):
 #: what is searched, then how hybrid search fuses.
 RETRIEVAL_DOC = """\
 :param retrieval: ``"dense"`` (default): the dense vectors alone; ``"sparse"``: BM25 alone (no model is loaded
