@@ -22,6 +22,19 @@ Pooling = Literal["cls", "mean"]
 Similarity = Literal["cosine", "dot_product"]
 TitleMode = Literal["pair", "concat"]
 
+#: The recipe fields that change a vector; a recipe's name, temperature and hub ids do not.
+VECTOR_FIELDS: tuple[str, ...] = (
+    "pooling",
+    "normalize",
+    "similarity",
+    "query_max_length",
+    "document_max_length",
+    "title_mode",
+    "default_title",
+    "query_prefix",
+    "document_prefix",
+)
+
 
 @dataclass(frozen=True)
 class Recipe:

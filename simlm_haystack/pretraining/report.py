@@ -18,23 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from simlm_haystack.errors import RecipeError
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipes import VECTOR_FIELDS, Recipe, resolve_recipe
 
 REPORT_FILE = "pretraining_report.json"
 NOT_CHECKED = "Not checked: no held-out pairs (--heldout-share 0) and no --eval-data; whether it helped is unknown."
-
-#: The recipe fields that change the vectors a checkpoint gives (the temperature only scales training losses).
-READING_FIELDS = (
-    "pooling",
-    "normalize",
-    "similarity",
-    "query_max_length",
-    "document_max_length",
-    "title_mode",
-    "default_title",
-    "query_prefix",
-    "document_prefix",
-)
 
 
 def own_recipe(model: str | Path) -> Recipe | None:
@@ -46,8 +33,8 @@ def own_recipe(model: str | Path) -> Recipe | None:
 
 
 def same_reading(first: Recipe, second: Recipe) -> bool:
-    """Whether two recipes give the same vectors (every reading field equal)."""
-    return all(getattr(first, name) == getattr(second, name) for name in READING_FIELDS)
+    """Whether two recipes give the same vectors (every one of the recipe's ``VECTOR_FIELDS`` equal)."""
+    return all(getattr(first, name) == getattr(second, name) for name in VECTOR_FIELDS)
 
 
 def describe_reading(recipe: Recipe) -> str:

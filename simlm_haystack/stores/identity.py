@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from simlm_haystack.errors import EncoderMismatchError, StoreError
 from simlm_haystack.fingerprint import cached_model_fingerprint
+from simlm_haystack.recipes import VECTOR_FIELDS
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -42,18 +43,6 @@ logger = logging.getLogger(__name__)
 
 #: The key under which a collection's metadata (Qdrant) or collection file (Edge) holds the identity.
 METADATA_KEY = "simlm_haystack_encoder"
-#: The recipe fields that change a vector; a recipe's name, temperature and hub ids do not.
-VECTOR_FIELDS: tuple[str, ...] = (
-    "pooling",
-    "normalize",
-    "similarity",
-    "query_max_length",
-    "document_max_length",
-    "title_mode",
-    "default_title",
-    "query_prefix",
-    "document_prefix",
-)
 #: How many hex digits of a fingerprint messages show.
 SHORT_FINGERPRINT = 12
 
@@ -69,7 +58,7 @@ class EncoderIdentity:
     :param model: The model as its embedder was given it (a hub id or a path); shown, not compared. None for
         a reader that uses the sparse side alone.
     :param fingerprint: :func:`~simlm_haystack.fingerprint.model_fingerprint` of the weights and tokenizer.
-    :param recipe: The recipe's ``name`` and its :data:`VECTOR_FIELDS`.
+    :param recipe: The recipe's ``name`` and its :data:`~simlm_haystack.recipes.VECTOR_FIELDS`.
     :param sparse: The sparse side's settings (:meth:`simlm_haystack.sparse.BM25Settings.to_dict`); None for a
         dense-only collection, writer or reader.
     """
