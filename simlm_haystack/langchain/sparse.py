@@ -5,7 +5,8 @@ from __future__ import annotations
 from langchain_core.runnables.config import run_in_executor
 from langchain_qdrant import SparseEmbeddings, SparseVector
 
-from simlm_haystack.sparse import BM25Encoder, BM25Settings
+from simlm_haystack.docstrings import docstring_with
+from simlm_haystack.sparse import BM25_SETTINGS_DOC, BM25Encoder, BM25Settings
 from simlm_haystack.sparse import SparseVector as BM25Vector
 
 
@@ -13,6 +14,7 @@ def _langchain_vector(vector: BM25Vector) -> SparseVector:
     return SparseVector(indices=list(vector.indices), values=list(vector.values))
 
 
+@docstring_with(bm25_settings=BM25_SETTINGS_DOC)
 class BM25SparseEmbeddings(SparseEmbeddings):
     """BM25 sparse vectors for ``QdrantVectorStore``'s hybrid and sparse modes, with no model to download.
 
@@ -31,15 +33,7 @@ class BM25SparseEmbeddings(SparseEmbeddings):
     query = sparse.embed_query("capital of France")
     ```
 
-    :param k: BM25's term-frequency saturation (>= 0).
-    :param b: BM25's length normalisation, from 0 (none) to 1 (full).
-    :param avg_len: The average document length in tokens that ``b`` compares with.
-    :param language: The language of the default stopwords and Snowball stemmer.
-    :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: none; a language name:
-        that language's Snowball stemmer.
-    :param stopwords: ``True``: the stopwords of ``language``; ``False``: none; a language name: that
-        language's stopwords; a list of words: exactly those.
-    :param max_token_len: Tokens longer than this many characters are dropped; ``None`` keeps all.
+    {bm25_settings}
     :raises SettingsError: A BM25 setting is out of range or names a language Qdrant Edge lacks.
     """
 
@@ -54,15 +48,7 @@ class BM25SparseEmbeddings(SparseEmbeddings):
         stopwords: bool | str | list[str] = True,
         max_token_len: int | None = 40,
     ) -> None:
-        self.settings = BM25Settings(
-            k=k,
-            b=b,
-            avg_len=avg_len,
-            language=language,
-            stemmer=stemmer,
-            stopwords=stopwords,  # type: ignore[arg-type]  # a list is kept as a tuple
-            max_token_len=max_token_len,
-        )
+        self.settings = BM25Settings.of_arguments(locals())
         self.encoder = BM25Encoder(self.settings)
 
     @classmethod
