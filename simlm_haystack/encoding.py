@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from simlm_haystack.backends import Backend, Graph, check_backend, load_graph
-from simlm_haystack.errors import EmptyQueryError
 from simlm_haystack.fast import cls_forward, native_bf16
 from simlm_haystack.models import LoadedModel, load_model
 from simlm_haystack.recipes import Recipe, Side
+from simlm_haystack.text_checks import check_queries
 
 #: WordPiece reads a word of up to 100 characters as at least one token (longer ones become one [UNK]),
 #: so cutting a text at this many characters per allowed token keeps every token the tokenizer would
@@ -39,16 +39,6 @@ MAX_CHARACTERS_PER_TOKEN = 101
 Precision = Literal["exact", "fast", "bf16", "int8"]
 #: The torch backend's precisions; :data:`simlm_haystack.backends.BACKEND_PRECISIONS` has every backend's.
 PRECISIONS: tuple[str, ...] = ("exact", "fast", "bf16")
-
-
-def check_queries(queries: Sequence[str]) -> None:
-    """An empty or whitespace-only query is an :class:`~simlm_haystack.EmptyQueryError`: it would still
-    get a vector (of the special tokens alone) and an arbitrary top-k with it."""
-    for position, query in enumerate(queries):
-        if not query.strip():
-            which = "The query" if len(queries) == 1 else f"Query {position + 1} of {len(queries)}"
-            shown = "empty" if not query else f"only whitespace ({len(query)} characters)"
-            raise EmptyQueryError(f"{which} is {shown}: there is nothing to search for")
 
 
 def model_inputs(

@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from simlm_haystack.docstrings import docstring_with
-from simlm_haystack.errors import EmptyQueryError, SettingsError
+from simlm_haystack.errors import SettingsError
+from simlm_haystack.text_checks import check_queries, check_strings, check_texts_and_titles
 
 if TYPE_CHECKING:
     import qdrant_edge
@@ -216,16 +217,6 @@ def document_text(text: str, title: str | None = None) -> str:
     return f"{title} {text}" if title else text
 
 
-def _check_strings(name: str, values: Any, *, optional_items: bool = False) -> list[Any]:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a list of strings, not {type(values).__name__}")
-    for position, value in enumerate(values):
-        if not (isinstance(value, str) or (optional_items and value is None)):
-            allowed = "a string or None" if optional_items else "a string"
-            raise TypeError(f"item {position} of {name} is {type(value).__name__}, not {allowed}")
-    return list(values)
-
-
 class BM25Encoder:
     """Documents and queries to BM25 sparse vectors, in fastembed's ``Qdrant/bm25`` scheme.
 
@@ -260,16 +251,10 @@ class BM25Encoder:
         :raises TypeError: ``texts`` is not a list of strings, or ``titles`` not a list of strings or ``None``.
         :raises ValueError: ``titles`` and ``texts`` differ in length.
         """
-        texts = _check_strings("texts", texts)
-        if titles is None:
-            titles = [None] * len(texts)
-        else:
-            titles = _check_strings("titles", titles, optional_items=True)
-            if len(titles) != len(texts):
-                raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
+        texts, titles = check_texts_and_titles(texts, titles)
         return [
             _sparse_vector(self._bm25.embed_document(self._tokens(document_text(text, title))))
-            for text, title in zip(texts, titles, strict=True)
+            for text, title in zip(texts, titles if titles is not None else [None] * len(texts), strict=True)
         ]
 
     def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:
@@ -279,12 +264,8 @@ class BM25Encoder:
         :raises EmptyQueryError: A query is empty or only whitespace. (A query of stopwords alone is
             not an error: it gets an empty vector, which matches nothing.)
         """
-        texts = _check_strings("texts", texts)
-        for position, text in enumerate(texts):
-            if not text.strip():
-                which = "The query" if len(texts) == 1 else f"Query {position + 1} of {len(texts)}"
-                shown = "empty" if not text else f"only whitespace ({len(text)} characters)"
-                raise EmptyQueryError(f"{which} is {shown}: there is nothing to search for")
+        texts = check_strings("texts", texts)
+        check_queries(texts)
         return [_sparse_vector(self._bm25.embed_query(self._tokens(text))) for text in texts]
 
     def encode_query(self, text: str) -> SparseVector:

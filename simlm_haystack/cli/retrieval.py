@@ -68,7 +68,7 @@ def shown_query(query: str) -> str:
 def cmd_search(args: argparse.Namespace) -> int:
     from simlm_haystack.components.pipelines import build_query_pipeline
     from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
-    from simlm_haystack.encoding import check_queries
+    from simlm_haystack.text_checks import check_queries
 
     check_queries(args.queries)  # before a model is loaded
     embedder = DualEncoderTextEmbedder(**embedder_kwargs(args))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from haystack.utils import ComponentDevice, Secret
@@ -20,17 +19,7 @@ from simlm_haystack.settings import (
     document_settings,
     settings_arguments,
 )
-
-
-def _check_strings(name: str, values: Any, *, optional_items: bool = False) -> list[Any]:
-    """``values`` as a list, or a TypeError naming the first item that is not a string."""
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise TypeError(f"{name} must be a list of strings, not {type(values).__name__}")
-    for position, value in enumerate(values):
-        if not (isinstance(value, str) or (optional_items and value is None)):
-            allowed = "a string or None" if optional_items else "a string"
-            raise TypeError(f"item {position} of {name} is {type(value).__name__}, not {allowed}")
-    return list(values)
+from simlm_haystack.text_checks import check_texts_and_titles
 
 
 @document_settings
@@ -119,11 +108,7 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
             ``None`` (the message names the item).
         :raises ValueError: ``titles`` and ``texts`` differ in length.
         """
-        texts = _check_strings("texts", texts)
-        if titles is not None:
-            titles = _check_strings("titles", titles, optional_items=True)
-            if len(titles) != len(texts):
-                raise ValueError(f"Got {len(titles)} titles for {len(texts)} texts")
+        texts, titles = check_texts_and_titles(texts, titles)
         if not texts:
             return []
         vectors = self.load_encoder().encode(
