@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simlm_haystack.backends import BACKENDS
 from simlm_haystack.errors import SimlmHaystackError
+
+if TYPE_CHECKING:  # the stores package is imported only by the commands that use it
+    from simlm_haystack.stores.fusion import HybridSearch
 
 
 def positive_int(value: str) -> int:
@@ -95,7 +98,7 @@ def add_retrieval_argument(parser: argparse.ArgumentParser, *, fusion: bool) -> 
     )
 
 
-def hybrid_from_args(args: argparse.Namespace) -> Any:
+def hybrid_from_args(args: argparse.Namespace) -> HybridSearch:
     """The :class:`~simlm_haystack.stores.fusion.HybridSearch` the fusion flags describe."""
     from simlm_haystack.stores.fusion import HybridSearch
 
