@@ -121,6 +121,11 @@ class BM25Settings:
         edge_bm25(self)
 
     @classmethod
+    def of(cls, bm25: BM25Settings | dict[str, Any] | None) -> BM25Settings:
+        """The settings given as settings, as their dict, or not at all (the defaults)."""
+        return bm25 if isinstance(bm25, BM25Settings) else cls.from_dict(bm25 or {})
+
+    @classmethod
     def of_arguments(cls, arguments: Mapping[str, Any]) -> BM25Settings:
         """The settings among a caller's arguments (e.g. its ``locals()``: a component's flat signature)."""
         return cls(**{field.name: arguments[field.name] for field in fields(cls)})

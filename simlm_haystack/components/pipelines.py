@@ -21,7 +21,7 @@ from haystack.document_stores.types import DuplicatePolicy
 
 from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentEmbedder
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.retriever import DualEncoderRetriever, bm25_settings
+from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.sparse import BM25Settings
@@ -58,7 +58,7 @@ def sparse_document_embedder(
 ) -> BM25SparseDocumentEmbedder:
     """The BM25 document embedder that reads a document's title and meta as ``document_embedder`` does."""
     return BM25SparseDocumentEmbedder(
-        **bm25_settings(bm25).to_dict(),
+        **BM25Settings.of(bm25).to_dict(),
         title_field=document_embedder.title_field,
         meta_fields_to_embed=document_embedder.meta_fields_to_embed,
         embedding_separator=document_embedder.embedding_separator,

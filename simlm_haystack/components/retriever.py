@@ -30,11 +30,6 @@ from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
 
-def bm25_settings(bm25: BM25Settings | dict[str, Any] | None) -> BM25Settings:
-    """The BM25 settings given as settings, as their dict, or not at all (the defaults)."""
-    return bm25 if isinstance(bm25, BM25Settings) else BM25Settings.from_dict(bm25 or {})
-
-
 @component
 class DualEncoderRetriever:
     """Embeds a query and searches Qdrant (or Qdrant Edge) with it: by its dense vector
@@ -110,7 +105,7 @@ class DualEncoderRetriever:
         )
         self.bm25 = bm25
         self.sparse_embedder = (
-            None if retrieval == "dense" else BM25SparseTextEmbedder(**bm25_settings(bm25).to_dict())
+            None if retrieval == "dense" else BM25SparseTextEmbedder(**BM25Settings.of(bm25).to_dict())
         )
         self.allow_other_encoder = allow_other_encoder
         support = store_support(document_store)

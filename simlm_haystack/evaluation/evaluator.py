@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.retriever import bm25_settings
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
 from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.evaluation.data import BeirCollection, load_beir
@@ -120,7 +119,7 @@ def evaluate(
             f"retrieval={retrieval!r} searches BM25 sparse vectors, which collection {document_store.index!r} does "
             "not keep: make the store with use_sparse_embeddings=True"
         )
-    bm25 = bm25_settings(bm25) if keeps_sparse else None
+    bm25 = BM25Settings.of(bm25) if keeps_sparse else None
     hybrid = (hybrid or HybridSearch()) if retrieval == "hybrid" else None
     qrels = collection.split(split)
     queries = collection.judged_queries(split)
