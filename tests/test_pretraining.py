@@ -879,6 +879,8 @@ def test_pre_training_another_recipe_is_warned_about_with_the_model_s_own_score(
     word = "Better" if difference > 0 else "Worse" if difference < 0 else "No change"
     assert report.verdict().startswith(word) and f"{result:.2f} against {own:.2f}" in report.verdict()
     assert "read its own way" in report.verdict()
+    # A gain on held-out pseudo-queries alone comes with the caution that they favour the trained model.
+    assert ("confirm with judged queries (--eval-data)" in report.verdict()) == (difference > 0)
 
 
 def test_a_worse_result_is_said_plainly():
@@ -893,6 +895,25 @@ def test_a_worse_result_is_said_plainly():
     )
     assert report.lines()[-1] == report.verdict()
 
+
+
+def test_a_gain_on_held_out_pseudo_queries_alone_is_not_called_proof():
+    start = Reading("start", "m", TINY_MEAN, heldout={"MRR@10": 77.56, "R@10": 1.0, "R@100": 1.0})
+    result = Reading("result", "out", TINY_MEAN, heldout={"MRR@10": 81.59, "R@10": 1.0, "R@100": 1.0})
+    report = PretrainingReport(
+        model="m", output="out", trained_recipe=TINY_MEAN, own_recipe=TINY_MEAN, start_own=start, result=result
+    )
+    assert report.verdict() == (
+        "Better: the pre-trained model gains 4.03 points (held-out MRR@10 81.59 against 77.56 for m read its own "
+        "way). These held-out queries are of the kind it was trained on, which favours it: confirm with judged "
+        "queries (--eval-data) before using it."
+    )
+    # Judged queries settle it, without the caution.
+    judged_start = dataclasses.replace(start, judged={"nDCG@10": 64.51})
+    judged_result = dataclasses.replace(result, judged={"nDCG@10": 65.0})
+    judged = dataclasses.replace(report, start_own=judged_start, result=judged_result, judged_data="scifact (test)")
+    assert judged.verdict().startswith("Better: the pre-trained model gains 0.49 points (nDCG@10 on scifact (test)")
+    assert "--eval-data" not in judged.verdict()
 
 def test_frozen_embeddings_and_layers_do_not_move(tmp_path, tiny_bert, qc_pairs):
     args = arguments(
