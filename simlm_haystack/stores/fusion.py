@@ -57,7 +57,8 @@ class HybridSearch:
     """
 
     #: DBSF by measurement (BENCHMARKS.md, issue 18): with all-MiniLM-L6-v2 and BM25 on SciFact's train queries,
-    #: chosen there, it was 2.2 nDCG@10 above RRF k=60 and 1.1 above the best weighted RRF; on test, 2.4 above RRF.
+    #: chosen there, it was 2.2 nDCG@10 above RRF k=60 and 1.1 above the best RRF variant (k=2); on test, 2.4
+    #: above RRF k=60.
     #: It fuses scores rather than ranks, so a side whose scores are flat (weak) moves the result less.
     fusion: FusionMethod = "dbsf"
     rrf_k: int = 60
