@@ -328,7 +328,9 @@ def test_generative_query_loss_equals_a_direct_computation(tmp_path, tiny_bert, 
 
 
 def test_contrastive_loss_equals_a_direct_computation_and_gradcache_matches_it(tmp_path, tiny_bert, qc_pairs):
-    args = arguments(tmp_path, method="query-as-context", qc_variant="contrastive", per_device_train_batch_size=6)
+    args = arguments(  # with cotmae-qc's masked-LM term (off by default), so that both losses are checked
+        tmp_path, method="query-as-context", qc_variant="contrastive", qc_mask_rate=0.15, per_device_train_batch_size=6
+    )
     trainer = build_pretrainer(tiny_bert, args, pairs=qc_pairs, recipe=TINY_SIMLM)
     model: QueryAsContextModel = trainer.model.eval()
     batch = next(iter(trainer.get_train_dataloader()))
@@ -896,7 +898,6 @@ def test_a_worse_result_is_said_plainly():
     assert report.lines()[-1] == report.verdict()
 
 
-
 def test_a_gain_on_held_out_pseudo_queries_alone_is_not_called_proof():
     start = Reading("start", "m", TINY_MEAN, heldout={"MRR@10": 77.56, "R@10": 1.0, "R@100": 1.0})
     result = Reading("result", "out", TINY_MEAN, heldout={"MRR@10": 81.59, "R@10": 1.0, "R@100": 1.0})
@@ -914,6 +915,7 @@ def test_a_gain_on_held_out_pseudo_queries_alone_is_not_called_proof():
     judged = dataclasses.replace(report, start_own=judged_start, result=judged_result, judged_data="scifact (test)")
     assert judged.verdict().startswith("Better: the pre-trained model gains 0.49 points (nDCG@10 on scifact (test)")
     assert "--eval-data" not in judged.verdict()
+
 
 def test_frozen_embeddings_and_layers_do_not_move(tmp_path, tiny_bert, qc_pairs):
     args = arguments(

@@ -9,11 +9,13 @@ Tests against a Qdrant server run when ``QDRANT_URL`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,6 +58,7 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     cache_before = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("onnx-cache"))
+    before = _ray_worker_processes()
     try:
         with ray_cluster(num_cpus=2, object_store_memory=200 * 2**20) as cluster:
             here = importlib.util.find_spec("simlm_haystack").origin
@@ -66,11 +69,40 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
 
             assert ray.get(package_origin.remote()) == here, "Ray workers would import another copy of the package"
             yield cluster
+        _assert_no_worker_outlives_the_cluster(before)
     finally:
         if cache_before is None:
             del os.environ[CACHE_ENV]
         else:
             os.environ[CACHE_ENV] = cache_before
+
+
+def _ray_worker_processes() -> dict[int, str]:
+    """Ray's worker processes on this machine (their titles start with ``ray::``), by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            except OSError:  # gone meanwhile
+                continue
+            if title.startswith("ray::"):
+                found[int(entry.name)] = title
+    return found
+
+
+def _assert_no_worker_outlives_the_cluster(before: dict[int, str], wait_seconds: float = 20.0) -> None:
+    """After ``ray.shutdown()`` every worker this cluster started must be gone: an orphaned ``MapWorker`` once kept
+    taking CPU for hours after a benchmark's cluster had stopped (issue 19). Leftovers are killed, then reported."""
+    deadline = time.monotonic() + wait_seconds  # Ray stops its workers asynchronously
+    while (left := {pid: title for pid, title in _ray_worker_processes().items() if pid not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.5)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"Ray worker processes outlived their cluster: {sorted(left.items())}"
 
 
 def _embedder(model: str, recipe: str, **settings) -> DualEncoderDocumentEmbedder:
@@ -268,21 +300,13 @@ def test_int8_onnx_vectors_equal_dual_encoder_encode(ray_session, tiny_bert: str
     _encode_and_compare(path, embedder, documents, workers=1, chunk_size=16)
 
 
-@pytest.mark.slow
-@pytest.mark.integration
-def test_minilm_vectors_equal_dual_encoder_encode(ray_session, minilm_path: str, sample_dir: Path, tmp_path: Path):
-    documents = _sample_corpus(sample_dir)[:40]
-    path = write_jsonl(tmp_path / "corpus.jsonl", [{"_id": d.id, **d.meta, "text": d.content} for d in documents])
-    _encode_and_compare(path, _embedder(minilm_path, "minilm"), documents, workers=2, chunk_size=10)
-
-
 def test_a_killed_worker_loses_nothing_and_the_collection_is_what_index_documents_writes(
     ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Edge, two workers; the worker that reports first is killed (SIGKILL, by its pid) while most blocks are still
     to do, and a few blocks later the writer actor that holds the collection is killed too. Ray restarts each and
     runs again what they were doing; the collection ends with exactly the corpus, as index_documents writes it
-    (ids, payloads, vectors, identity). Then a second run skips everything, from the command line.
+    (ids, payloads, vectors, identity).
 
     (No top-10 here: a tiny random model scores all 300 documents within 1e-4 of each other, so float rounding
     reorders its ties; the MiniLM tests below compare top-10s.)"""
@@ -326,20 +350,6 @@ def test_a_killed_worker_loses_nothing_and_the_collection_is_what_index_document
     _assert_same_collection(store, reference)
     store.close()
 
-    from simlm_haystack.cli import main
-
-    arguments = ["index", str(corpus), "--model", tiny_bert, "--recipe", "simlm", "--local-files-only"]
-    arguments += ["--qdrant-path", str(tmp_path / "edge"), "--index", "sample", "--ray", "--workers", "1"]
-    capsys.readouterr()
-    status = main(arguments)
-    printed = capsys.readouterr()
-    assert status == 0, printed.err
-    assert "1 Ray workers: 0 documents written, 300 skipped" in printed.out
-    assert "Wrote 0 documents" in printed.out
-    store = edge_document_store(embedder, path=str(tmp_path / "edge"), index="sample")
-    assert store.count_documents() == 300
-    store.close()
-
 
 MINILM_DOCUMENTS = 150
 
@@ -374,27 +384,27 @@ def test_minilm_hybrid_edge_collection_has_the_top10_of_index_documents(
 
 
 @pytest.mark.slow
-@pytest.mark.integration
-def test_minilm_hybrid_collection_in_local_mode_has_the_top10_of_index_documents(
-    ray_session, minilm_path: str, minilm_reference, sample_dir: Path, tmp_path: Path
+def test_hybrid_collection_in_local_mode_is_what_index_documents_writes(
+    ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path
 ) -> None:
-    """qdrant-client's local mode, BM25 sparse vectors written in the same pass, the corpus given as a Ray dataset."""
-    documents, reference = minilm_reference
-    embedder = _embedder(minilm_path, "minilm")
+    """qdrant-client's local mode through the writer actor, BM25 sparse vectors written in the same pass, the corpus
+    given as a Ray dataset. The same collection searches the same: the Edge test above compares MiniLM's top-10s."""
+    documents = _sample_corpus(sample_dir)[:MINILM_DOCUMENTS]
+    embedder = _embedder(tiny_bert, "simlm")
+    reference = qdrant_document_store(embedder, use_sparse_embeddings=True)
+    index_documents(documents, embedder, reference, retrieval="hybrid", progress_bar=False)
     store = qdrant_document_store(embedder, path=str(tmp_path / "local"), index="sample", use_sparse_embeddings=True)
     dataset = ray.data.from_items([{"_id": d.id, **d.meta, "text": d.content} for d in documents])
     report = index_with_ray(dataset, embedder, store, retrieval="hybrid", workers=1, chunk_size=50, progress_bar=False)
     assert (report.documents, report.written, report.skipped) == (MINILM_DOCUMENTS, MINILM_DOCUMENTS, 0)
     _assert_same_collection(store, reference, sparse=True)
-    queries = _queries(sample_dir)
-    _assert_same_top10(store, reference, minilm_path, "minilm", queries, hybrid=True)
-    _assert_same_top10(store, reference, minilm_path, "minilm", queries)
     store.close()
 
 
 def test_a_malformed_line_is_one_error_naming_it_and_what_was_written_stays(
-    ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path
+    ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Then the fixed file, from the command line: only what is missing is written."""
     lines = (sample_dir / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:40]
     good_line = lines[34]
     lines[34] = '{"_id": "broken", "text": '
@@ -414,10 +424,21 @@ def test_a_malformed_line_is_one_error_naming_it_and_what_was_written_stays(
     expected = {d.id: d for d in read_documents(sample_dir / "corpus.jsonl")}
     for document_id, document in kept.items():
         assert (document.content, document.meta) == (expected[document_id].content, expected[document_id].meta)
+    store.close()
     lines[34] = good_line
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = index_with_ray(path, embedder, store, workers=1, chunk_size=10, progress_bar=False)
-    assert (report.skipped, report.written) == (len(kept), 40 - len(kept))  # nothing written twice
+
+    from simlm_haystack.cli import main
+
+    arguments = ["index", str(path), "--model", tiny_bert, "--recipe", "simlm", "--local-files-only"]
+    arguments += ["--qdrant-path", str(tmp_path / "edge"), "--index", "sample", "--ray", "--workers", "1"]
+    capsys.readouterr()
+    status = main(arguments)
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    # nothing written twice
+    assert f"1 Ray workers: {40 - len(kept)} documents written, {len(kept)} skipped" in printed.out
+    store = edge_document_store(embedder, path=str(tmp_path / "edge"), index="sample")
     assert sorted(_stored(store)) == sorted(d.id for d in read_documents(path))
     store.close()
 

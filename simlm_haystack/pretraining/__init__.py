@@ -12,14 +12,14 @@ Python (:func:`.run.run` is what the command line calls: checks, pre-training, r
 
     data = PretrainingDataArguments(model="sentence-transformers/all-MiniLM-L6-v2", corpus="corpus.jsonl",
                                     pseudo_queries="inverse-cloze")
-    outcome = run(data, PretrainingArguments(output_dir="out", method="query-as-context", qc_mask_rate=0))
+    outcome = run(data, PretrainingArguments(output_dir="out", method="query-as-context"))
     print(outcome.report.verdict())
 
 or the trainer alone: ``pretrain(model, args, passages=read_passages("corpus.jsonl"))``.
 
 Command line (``simlm-haystack pretrain ...`` parses these arguments and calls :func:`.run.run`)::
 
-    simlm-haystack pretrain --method query-as-context --qc-mask-rate 0 --model M --corpus corpus.jsonl \
+    simlm-haystack pretrain --method query-as-context --model M --corpus corpus.jsonl \
         --query-field title --output OUT        # or --pseudo-queries inverse-cloze|cropping|both
     simlm-haystack pretrain --method simlm --model M --corpus corpus.jsonl \
         --generator google/electra-base-generator --output OUT --max-steps 1000 --eval-data path/to/beir
