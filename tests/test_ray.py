@@ -301,7 +301,7 @@ def test_int8_onnx_vectors_equal_dual_encoder_encode(ray_session, tiny_bert: str
 
 
 def test_a_killed_worker_loses_nothing_and_the_collection_is_what_index_documents_writes(
-    ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ray_session, tiny_bert: str, sample_dir: Path, tmp_path: Path
 ) -> None:
     """Edge, two workers; the worker that reports first is killed (SIGKILL, by its pid) while most blocks are still
     to do, and a few blocks later the writer actor that holds the collection is killed too. Ray restarts each and
