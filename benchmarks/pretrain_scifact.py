@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument("--gradcache-chunk-size", type=int, help="contrastive: GradCache chunks (big batches)")
     parser.add_argument("--learning-rate", type=float, help="default: the method's")
     parser.add_argument("--temperature", type=float, help="contrastive: default the recipe's")
-    parser.add_argument("--qc-mask-rate", type=float, default=0.0, help="masked-LM term's mask rate (0: off)")
+    parser.add_argument("--qc-mask-rate", type=float, help="masked-LM term's mask rate (default: the variant's)")
     parser.add_argument("--generator", default="corpus", help="simlm: corpus (trained first), unigram, or a model")
     parser.add_argument("--generator-steps", type=int, default=500, help="--generator corpus: its training steps")
     parser.add_argument("--freeze-embeddings", action="store_true")
@@ -346,6 +346,7 @@ def main() -> None:
             "judged": None if options.no_judged else f"{data} (test, dev of {options.dev_queries} train queries)",
             **{key: value for key, value in training_settings.items()},
             "learning_rate": args.learning_rate,
+            "qc_mask_rate": args.qc_mask_rate,
             "weight_decay": args.weight_decay,
             "warmup": args.warmup_steps,
             "epochs": None if budget or options.max_steps > 0 else options.epochs,
