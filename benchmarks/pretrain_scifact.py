@@ -64,7 +64,8 @@ from simlm_haystack.pretraining import PretrainingArguments, PretrainingDataArgu
 from simlm_haystack.pretraining.heldout import ScoreCache, encoder_fingerprint, fresh_encoder
 from simlm_haystack.pretraining.report import own_recipe
 from simlm_haystack.pretraining.run import run
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe
 from simlm_haystack.training.evaluator import MEASURES as JUDGED_MEASURES
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"

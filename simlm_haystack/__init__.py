@@ -20,7 +20,8 @@ from simlm_haystack.errors import (
 )
 from simlm_haystack.indexing import index_documents
 from simlm_haystack.models import load_model
-from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import RECIPE_FILE, RECIPES, Recipe, get_recipe
 from simlm_haystack.settings import EncoderSettings
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store, push_collection, qdrant_document_store

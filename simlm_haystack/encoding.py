@@ -15,13 +15,18 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from tokenizers.normalizers import Lowercase
 from tqdm.auto import tqdm
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from simlm_haystack.backends import Backend, Graph, check_backend, load_graph
+from simlm_haystack.errors import RecipeError
 from simlm_haystack.fast import cls_forward, native_bf16
+from simlm_haystack.fingerprint import cached_model_fingerprint, combined_fingerprint
 from simlm_haystack.models import LoadedModel, load_model
 from simlm_haystack.recipes import Recipe, Side
+from simlm_haystack.st_checkpoint.dense import load_dense_head
+from simlm_haystack.st_checkpoint.files import CheckpointFiles
 from simlm_haystack.text_checks import check_queries
 
 #: WordPiece reads a word of up to 100 characters as at least one token (longer ones become one [UNK]),
@@ -41,10 +46,25 @@ Precision = Literal["exact", "fast", "bf16", "int8"]
 PRECISIONS: tuple[str, ...] = ("exact", "fast", "bf16")
 
 
+#: sentence-transformers' ``do_lower_case`` puts this normaliser before the tokenizer's own; applied to the text
+#: first, it gives the same tokens (lowercasing twice is lowercasing once) without changing a shared tokenizer.
+_LOWERCASE = Lowercase()
+
+
 def model_inputs(
     recipe: Recipe, side: Side, texts: Sequence[str], titles: Sequence[str | None] | None = None
 ) -> tuple[list[str], list[str] | None]:
     """The tokenizer's first and (for pair recipes) second sequences, prefixes and titles applied."""
+    first, second = _joined_inputs(recipe, side, texts, titles)
+    if recipe.lowercase:
+        first = [_LOWERCASE.normalize_str(text) for text in first]
+        second = None if second is None else [_LOWERCASE.normalize_str(text) for text in second]
+    return first, second
+
+
+def _joined_inputs(
+    recipe: Recipe, side: Side, texts: Sequence[str], titles: Sequence[str | None] | None
+) -> tuple[list[str], list[str] | None]:
     prefix = recipe.prefix(side)
     limit = recipe.max_length(side) * MAX_CHARACTERS_PER_TOKEN
     texts = [text[:limit] for text in texts]
@@ -85,13 +105,59 @@ def tokenize(
     )
 
 
-def pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """[CLS] of the last layer, or the mean over real tokens; then L2 if the recipe says so."""
-    if recipe.pooling == "cls":
+def prompt_length(tokenizer: PreTrainedTokenizerBase, recipe: Recipe, side: Side) -> int:
+    """How many leading tokens pooling skips: none, unless the recipe keeps the prompt out of pooling
+    (sentence-transformers' ``include_prompt=False``); then the prompt's tokens with the leading special token,
+    counted as sentence-transformers counts them (the prompt tokenised alone, less a trailing special token)."""
+    prefix = recipe.prefix(side)
+    if recipe.prompt_in_pooling or not prefix:
+        return 0
+    ids = tokenizer(_LOWERCASE.normalize_str(prefix) if recipe.lowercase else prefix)["input_ids"]
+    return len(ids) - 1 if ids and ids[-1] in tokenizer.all_special_ids else len(ids)
+
+
+def _pool_mode(mode: str, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One of sentence-transformers' pooling modes over right-padded ``hidden``, ``mask`` the tokens to pool."""
+    length = hidden.shape[1]
+    if mode == "cls":  # the first pooled token (position 0 unless a prompt is left out)
+        return hidden[torch.arange(len(hidden)), mask.int().argmax(dim=1)]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "lasttoken":
+        found, from_end = mask.flip(1).max(dim=1)
+        last = length - 1 - torch.where(found == 0, length - 1, from_end)
+        return (hidden * weights)[torch.arange(len(hidden)), last]
+    if mode == "max":
+        return hidden.masked_fill(weights == 0, float("-inf")).max(dim=1).values
+    if mode == "weightedmean":
+        weights = weights * torch.arange(1, length + 1, device=hidden.device, dtype=hidden.dtype).view(1, -1, 1)
+    total = (hidden * weights).sum(dim=1)
+    count = weights.sum(dim=1).clamp(min=1e-9)
+    return total / (count.sqrt() if mode == "mean_sqrt_len_tokens" else count)
+
+
+def pool(
+    last_hidden_state: torch.Tensor,
+    attention_mask: torch.Tensor,
+    recipe: Recipe,
+    *,
+    skip_tokens: int = 0,
+    head: torch.nn.Module | None = None,
+) -> torch.Tensor:
+    """The recipe's pooling (one mode, or several concatenated) of the last layer over the real tokens, less the
+    first ``skip_tokens`` (:func:`prompt_length`); then its dense ``head``; then L2 if the recipe says so."""
+    if recipe.pooling == "cls" and not skip_tokens:
         pooled = last_hidden_state[:, 0]
-    else:
+    elif recipe.pooling == "mean" and not skip_tokens:
         mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
         pooled = (last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    else:
+        mask = attention_mask
+        if skip_tokens:
+            mask = mask.clone()
+            mask[:, :skip_tokens] = 0
+        pooled = torch.cat([_pool_mode(mode, last_hidden_state, mask) for mode in recipe.pooling_modes], dim=-1)
+    if head is not None:
+        pooled = head(pooled)
     if recipe.normalize:
         pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1)
     return pooled
@@ -101,6 +167,30 @@ def embed_features(model: PreTrainedModel, features: dict[str, torch.Tensor], re
     """Forward a tokenised batch and pool it; with gradients when called from training."""
     output = model(**features, return_dict=True)
     return pool(output.last_hidden_state, features["attention_mask"], recipe)
+
+
+def check_trainable(recipe: Recipe) -> None:
+    """Raise a :class:`RecipeError` for a recipe the trainers cannot train exactly: one with dense layers (their
+    weights are not trained nor saved with the model) or one that keeps its prompt out of pooling."""
+    problems = []
+    if recipe.dense:
+        problems.append(f"dense layers after pooling ({', '.join(layer.path for layer in recipe.dense)})")
+    if not recipe.prompt_in_pooling and (recipe.query_prefix or recipe.document_prefix):
+        problems.append("prompt tokens left out of pooling (include_prompt=False)")
+    if problems:
+        raise RecipeError(
+            f"Recipe {recipe.name!r} cannot be trained here: it has {' and '.join(problems)}. "
+            "Encoding with it is exact; for training, pass recipe= one without them."
+        )
+
+
+def training_scores_vectors(vectors: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """The vectors a training loss takes dot products of: a cosine recipe's unit vectors even where the recipe
+    gives raw ones (sentence-transformers checkpoints without ``Normalize``), so that training optimises the
+    similarity the collection searches by."""
+    if recipe.similarity == "cosine" and not recipe.normalize:
+        return torch.nn.functional.normalize(vectors.float(), p=2, dim=-1)
+    return vectors
 
 
 class _FlatEncoding:
@@ -158,6 +248,9 @@ class DualEncoder:
         new encoder. Tokenising, batching and pooling are this class's whatever the backend.
     :param cache_dir: Where exported graphs are cached (default: ``$SIMLM_HAYSTACK_ONNX_CACHE`` or
         ``~/.cache/simlm_haystack/onnx``).
+    :param head: The recipe's dense layers, loaded (:func:`~simlm_haystack.st_checkpoint.dense.load_dense_head`);
+        when omitted, a recipe with dense layers loads them from the checkpoint's folder or the Hub cache. They run
+        in torch after pooling, on every backend.
     """
 
     def __init__(
@@ -168,6 +261,7 @@ class DualEncoder:
         precision: Precision = "exact",
         backend: Backend = "torch",
         cache_dir: str | Path | None = None,
+        head: torch.nn.Module | None = None,
     ) -> None:
         check_backend(backend, precision)
         self.loaded = loaded
@@ -175,6 +269,11 @@ class DualEncoder:
         self.precision = precision
         self.backend = backend
         self.cache_dir = cache_dir
+        if head is None and recipe.dense:
+            files = CheckpointFiles(loaded.source, local_files_only=True)
+            head = load_dense_head(files, recipe.dense, device=loaded.model.device)
+        self.head = head
+        self.skip_tokens = {side: prompt_length(loaded.tokenizer, recipe, side) for side in ("query", "document")}
         accepted = inspect.signature(loaded.model.forward).parameters
         # DistilBERT takes no token_type_ids; BERT (SimLM) must get them for the (title, text) pair.
         self.input_names = [name for name in loaded.tokenizer.model_input_names if name in accepted]
@@ -184,7 +283,12 @@ class DualEncoder:
 
     @property
     def embedding_dim(self) -> int:
-        return self.loaded.embedding_dim
+        return self.recipe.embedding_dim(self.loaded.embedding_dim)
+
+    def fingerprint(self) -> str:
+        """A digest of every weight that decides the vectors (the model's, its tokenizer's, the dense layers')."""
+        base = cached_model_fingerprint(self.loaded.model, self.loaded.tokenizer)
+        return base if self.head is None else combined_fingerprint(base, self.head)
 
     def _uses_bf16(self) -> bool:
         if self.backend != "torch":
@@ -198,18 +302,21 @@ class DualEncoder:
             return torch.autocast(device_type=self.loaded.model.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _embed_batch(self, batch: dict[str, torch.Tensor], *, single_thread: bool = False) -> torch.Tensor:
-        """Inference only. ``exact`` is :func:`embed_features` itself; fast modes skip work nobody reads;
-        a graph backend computes ``last_hidden_state`` and the same :func:`pool` reads it."""
+    def _embed_batch(self, batch: dict[str, torch.Tensor], side: Side, *, single_thread: bool = False) -> torch.Tensor:
+        """Inference only. ``exact`` is the forward of :func:`embed_features`; fast modes skip work nobody reads;
+        a graph backend computes ``last_hidden_state``; the same :func:`pool` reads each."""
+        mask = batch["attention_mask"]
+        reading = {"skip_tokens": self.skip_tokens[side], "head": self.head}
         if self.graph is not None:
             features = {name: tensor.numpy() for name, tensor in batch.items()}
             hidden = torch.from_numpy(self.graph(features, single_thread=single_thread))
-            return pool(hidden, batch["attention_mask"], self.recipe)
-        if self.precision != "exact" and self.recipe.pooling == "cls":
+            return pool(hidden, mask, self.recipe, **reading)
+        if self.precision != "exact" and self.recipe.reads_first_token_only:
             first = cls_forward(self.loaded.model, batch)
             if first is not None:
-                return pool(first.unsqueeze(1), batch["attention_mask"], self.recipe)
-        return embed_features(self.loaded.model, batch, self.recipe)
+                return pool(first.unsqueeze(1), mask, self.recipe, **reading)
+        hidden = self.loaded.model(**batch, return_dict=True).last_hidden_state
+        return pool(hidden, mask, self.recipe, **reading)
 
     def encode(
         self,
@@ -248,7 +355,7 @@ class DualEncoder:
                 indices = order[start : start + batch_size]
                 batch = flat.pad(indices, tokenizer.pad_token_id or 0)
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                vectors = self._embed_batch(batch, single_thread=single_thread)
+                vectors = self._embed_batch(batch, side, single_thread=single_thread)
                 output[indices] = vectors.float().cpu().numpy()
                 progress.update(len(indices))
         # bf16 can overflow where fp32 does not; a NaN vector in Qdrant would silently poison search.
@@ -268,4 +375,14 @@ def load_encoder(
     """The model loaded (once per process and settings: :func:`~simlm_haystack.models.load_model`
     with ``load_settings``) and read through ``recipe`` on ``backend``: what every embedder's
     ``warm_up`` does, Haystack's and LangChain's alike."""
-    return DualEncoder(load_model(model, **load_settings), recipe, precision=precision, backend=backend)
+    loaded = load_model(model, **load_settings)
+    head = None
+    if recipe.dense:
+        files = CheckpointFiles(
+            str(model),
+            revision=load_settings.get("revision"),
+            token=load_settings.get("token"),
+            local_files_only=bool(load_settings.get("local_files_only")),
+        )
+        head = load_dense_head(files, recipe.dense, device=loaded.model.device)
+    return DualEncoder(loaded, recipe, precision=precision, backend=backend, head=head)

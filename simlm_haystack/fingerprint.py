@@ -56,6 +56,13 @@ def model_fingerprint(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase
     return digest.hexdigest()
 
 
+def combined_fingerprint(base: str, extra: torch.nn.Module) -> str:
+    """``base`` (a model's fingerprint) extended by the weights of ``extra`` (layers that run after it)."""
+    digest = hashlib.blake2b(base.encode(), digest_size=16)
+    _update_with_weights(digest, extra)
+    return digest.hexdigest()
+
+
 #: Per model: the state its fingerprint was taken in, the tokenizer it was taken with, and the fingerprint.
 _fingerprints: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], int, str]] = (
     weakref.WeakKeyDictionary()

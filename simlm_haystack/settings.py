@@ -27,7 +27,8 @@ from simlm_haystack.backends import Backend, check_backend
 from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import DualEncoder, Precision, load_encoder
 from simlm_haystack.errors import SettingsError
-from simlm_haystack.recipes import Recipe, resolve_recipe, serialize_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe, serialize_recipe
 
 #: The default Hugging Face token: read from the environment at use, never serialised as a value.
 HF_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)

@@ -17,7 +17,8 @@ from simlm_haystack.components.sentence_transformers_settings import (
     reconcile_sentence_transformers_settings,
 )
 from simlm_haystack.encoding import DualEncoder
-from simlm_haystack.recipes import Side, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Side
 from simlm_haystack.settings import SETTINGS_FIELDS, EncoderSettings, HoldsEncoderSettings, settings_arguments
 
 

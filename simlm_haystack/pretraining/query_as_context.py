@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
-from simlm_haystack.encoding import pool
+from simlm_haystack.encoding import pool, training_scores_vectors
 from simlm_haystack.errors import SettingsError
 from simlm_haystack.pretraining.backbone import Backbone
 from simlm_haystack.pretraining.masking import IGNORE, WholeWordMasker
@@ -130,7 +130,8 @@ class QueryAsContextModel(nn.Module):
         selected = labels != IGNORE
         logits = self.backbone.mlm_logits(hidden[selected]).float()
         mlm_sum = F.cross_entropy(logits, labels[selected], reduction="sum")
-        return pool(hidden, features["attention_mask"], self.recipe).float(), mlm_sum, selected.sum()
+        vectors = training_scores_vectors(pool(hidden, features["attention_mask"], self.recipe).float(), self.recipe)
+        return vectors, mlm_sum, selected.sum()
 
     def contrastive_loss(self, vectors: torch.Tensor) -> torch.Tensor:
         """Vectors ``[passages; queries]`` (2B, d): each text's partner is the other half's same row;

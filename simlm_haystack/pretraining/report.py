@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from simlm_haystack.errors import RecipeError
-from simlm_haystack.recipes import VECTOR_FIELDS, Recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import VECTOR_FIELDS, Recipe
 
 REPORT_FILE = "pretraining_report.json"
 NOT_CHECKED = "Not checked: no held-out pairs (--heldout-share 0) and no --eval-data; whether it helped is unknown."

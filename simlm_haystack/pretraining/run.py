@@ -38,7 +38,8 @@ from simlm_haystack.pretraining.pairs import PseudoQueryPair, generate_queries, 
 from simlm_haystack.pretraining.pseudo_queries import pseudo_query_pairs
 from simlm_haystack.pretraining.report import PretrainingReport, Reading, own_recipe, same_reading
 from simlm_haystack.pretraining.trainer import PretrainingTrainer, pretrain
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 

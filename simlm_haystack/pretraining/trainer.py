@@ -23,6 +23,7 @@ from torch import nn
 from transformers import TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from simlm_haystack.encoding import check_trainable
 from simlm_haystack.errors import DataError, NonFiniteLossError
 from simlm_haystack.pretraining.arguments import PretrainingArguments
 from simlm_haystack.pretraining.backbone import input_names, load_masked_lm, weights_beside_base
@@ -33,7 +34,8 @@ from simlm_haystack.pretraining.mlm import AllMaskCollator, MaskedLanguageModel
 from simlm_haystack.pretraining.pairs import PseudoQueryPair
 from simlm_haystack.pretraining.query_as_context import QueryAsContextCollator, QueryAsContextModel
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe
 from simlm_haystack.training.trainer import BatchSamplerTrainer
 
 HEADS_FILE = "pretraining_heads.safetensors"
@@ -204,6 +206,7 @@ def build_pretrainer(
     The data, the generator and the model are checked here, before any step is taken.
     """
     recipe = resolve_recipe(model, recipe)
+    check_trainable(recipe)
     set_seed(args.seed)  # before loading: a head the checkpoint lacks is initialised the same every run
     masked_lm, tokenizer = load_masked_lm(model)
     masker = WholeWordMasker(tokenizer, recipe, input_names(masked_lm.base_model, tokenizer))

@@ -10,8 +10,8 @@ that identity before it encodes anything.
   (server, cluster or ``qdrant-client``'s local mode, which keeps it in its ``meta.json``) holds it in the
   collection's ``metadata`` under :data:`METADATA_KEY`; a Qdrant Edge collection in its collection file
   (``collection.json`` beside the shard, written atomically), under the same key.
-- **What.** The model as it was named, the fingerprint of its weights and tokenizer
-  (:func:`~simlm_haystack.fingerprint.cached_model_fingerprint`: hashed once per loaded model), and the
+- **What.** The model as it was named, the fingerprint of its weights, tokenizer and any dense layers
+  (:meth:`~simlm_haystack.encoding.DualEncoder.fingerprint`: hashed once per loaded model), and the
   recipe's name with every field that changes a vector. Not the backend and not the precision: an ONNX
   or int8 query encoder of the same weights and recipe reads the collection as it was meant to be read.
 - **The check** (:func:`check_identity`, run once by a :class:`CollectionCheck` that whatever holds both
@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from simlm_haystack.errors import EncoderMismatchError, StoreError
-from simlm_haystack.fingerprint import cached_model_fingerprint
-from simlm_haystack.recipes import VECTOR_FIELDS
+from simlm_haystack.recipes import VECTOR_FIELDS, vector_fields
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -76,11 +75,10 @@ class EncoderIdentity:
         and of the sparse side's settings (None for none)."""
         if encoder is None:
             return cls(model=None, fingerprint=None, recipe=None, sparse=sparse)
-        loaded = encoder.loaded
         recipe = encoder.recipe.to_dict()
         return cls(
             model=str(model),
-            fingerprint=cached_model_fingerprint(loaded.model, loaded.tokenizer),
+            fingerprint=encoder.fingerprint(),
             recipe={"name": recipe["name"], **{name: recipe[name] for name in VECTOR_FIELDS}},
             sparse=sparse,
         )
@@ -113,10 +111,12 @@ class EncoderIdentity:
         if not (reading and other.fingerprint is None):
             if self.fingerprint != other.fingerprint:
                 found.append("the model weights" if self.fingerprint and other.fingerprint else "the dense side")
+            # A field missing from a record (written before it existed) is at its default.
+            mine, theirs = vector_fields(self.recipe or {}), vector_fields(other.recipe or {})
             fields = [
-                f"{name} ({(self.recipe or {}).get(name)!r} vs {(other.recipe or {}).get(name)!r})"
+                f"{name} ({mine[name]!r} vs {theirs[name]!r})"
                 for name in VECTOR_FIELDS
-                if self.recipe and other.recipe and self.recipe.get(name) != other.recipe.get(name)
+                if self.recipe and other.recipe and mine[name] != theirs[name]
             ]
             if fields:
                 found.append("the recipe's " + ", ".join(fields))

@@ -22,10 +22,11 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, set_seed
 from transformers.trainer_utils import EvalLoopOutput, get_last_checkpoint
 
-from simlm_haystack.encoding import DualEncoder, embed_features
+from simlm_haystack.encoding import DualEncoder, check_trainable, embed_features, training_scores_vectors
 from simlm_haystack.errors import NonFiniteLossError
 from simlm_haystack.models import LoadedModel, local_model_path
-from simlm_haystack.recipes import Recipe, resolve_recipe
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe
 from simlm_haystack.training.arguments import DualEncoderTrainingArguments
 from simlm_haystack.training.collator import DualEncoderCollator
 from simlm_haystack.training.data import TrainingDataset, TrainingExample, check_examples
@@ -95,7 +96,8 @@ class DualEncoderTrainer(BatchSamplerTrainer):
         return super().get_eval_dataloader(eval_dataset)
 
     def _embed(self, model: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return embed_features(model, features, self.recipe).float()  # type: ignore[arg-type]
+        vectors = embed_features(model, features, self.recipe).float()  # type: ignore[arg-type]
+        return training_scores_vectors(vectors, self.recipe)
 
     def _loss_on_embeddings(
         self, query_embeddings: torch.Tensor, passage_embeddings: torch.Tensor, teacher_scores: torch.Tensor | None
@@ -196,6 +198,7 @@ def build_trainer(
     The data is checked against what the loss and sampler need before any step is taken.
     """
     recipe = resolve_recipe(model, recipe)
+    check_trainable(recipe)
     # Seeded before loading: weights the checkpoint lacks (an unused pooler) are initialised the same every run.
     set_seed(args.seed)
     network, tokenizer = load_trainable(model)
