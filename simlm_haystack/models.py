@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from simlm_haystack.errors import ModelLoadError
+from simlm_haystack.recipes import Recipe
 from simlm_haystack.st_checkpoint.files import OFFLINE_PACKAGES, local_model_path
 
 __all__ = ["OFFLINE_PACKAGES", "LoadedModel", "clear_cache", "embedding_dim", "load_model", "local_model_path"]
@@ -106,14 +107,18 @@ def load_model(
         return loaded
 
 
-def embedding_dim(model: str | Path, *, token: str | None = None, local_files_only: bool = False) -> int:
-    """The vector size of ``model``, read from its config without loading the weights."""
+def embedding_dim(
+    model: str | Path, *, recipe: Recipe | None = None, token: str | None = None, local_files_only: bool = False
+) -> int:
+    """The vector size of ``model`` read through ``recipe`` (its pooling modes and dense layers; the hidden size
+    without one), from its config without loading the weights."""
     source = local_model_path(model)
     try:
         config = _from_pretrained(AutoConfig, source, local_files_only=local_files_only, token=token)
     except OSError as error:
         raise ModelLoadError(_offline_hint(str(model)) + f" ({error})") from error
-    return int(config.hidden_size)
+    hidden = int(config.hidden_size)
+    return hidden if recipe is None else recipe.embedding_dim(hidden)
 
 
 def clear_cache() -> None:

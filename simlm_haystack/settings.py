@@ -38,7 +38,8 @@ HF_TOKEN = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False)
 SETTINGS_DOC = """\
 :param model: A hub id or a local checkpoint directory.
 :param recipe: A recipe name, a :class:`~simlm_haystack.Recipe` or its dict; found from the model when
-    omitted (a recipe file beside the checkpoint, then the known hub ids).
+    omitted: a recipe file beside the checkpoint, the model cards this package knows, then the checkpoint's
+    own sentence-transformers configuration (see :mod:`simlm_haystack.recipe_resolution`).
 :param device: The device to run on (``"cpu"``, ``"cuda:0"`` or a Haystack ``ComponentDevice``);
     Haystack's default device when omitted.
 :param token: The Hugging Face token for private models (a Haystack ``Secret``); read from
@@ -160,11 +161,18 @@ class EncoderSettings:
         """
         check_backend(backend, precision)
         model = str(model)
+        token = _as_secret(token)
         return cls(
             model=model,
-            recipe=resolve_recipe(model, recipe),
+            recipe=resolve_recipe(
+                model,
+                recipe,
+                revision=revision,
+                token=token.resolve_value() if token else None,
+                local_files_only=bool(local_files_only),
+            ),
             device=_as_device(device),
-            token=_as_secret(token),
+            token=token,
             precision=precision,
             backend=backend,
             local_files_only=bool(local_files_only),

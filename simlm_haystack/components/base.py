@@ -11,6 +11,7 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.serialization import generate_qualified_class_name
+from haystack.utils import Secret
 
 from simlm_haystack.components.sentence_transformers_settings import (
     SENTENCE_TRANSFORMERS_PARAMETERS,
@@ -95,7 +96,13 @@ class DualEncoderComponentBase(HoldsEncoderSettings):
         settings = settings_arguments(arguments)
         theirs = {name: arguments[name] for name in SENTENCE_TRANSFORMERS_PARAMETERS}
         # Resolved now, so that a wrong or missing recipe is an error at construction, not mid-pipeline.
-        recipe = resolve_recipe(str(settings["model"]), settings["recipe"])
+        recipe = resolve_recipe(
+            str(settings["model"]),
+            settings["recipe"],
+            revision=settings["revision"],
+            token=settings["token"].resolve_value() if isinstance(settings["token"], Secret) else settings["token"],
+            local_files_only=bool(settings["local_files_only"]),
+        )
         settings["precision"] = reconcile_sentence_transformers_settings(
             type(self).__name__,
             recipe,

@@ -97,6 +97,7 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
             return self.encoder.embedding_dim
         return model_embedding_dim(
             self.model,
+            recipe=self.recipe,
             token=self.token.resolve_value() if self.token else None,
             local_files_only=self.local_files_only,
         )

@@ -39,7 +39,11 @@ def vector_settings(recipe_or_embedder: Recipe | str | ModelWithRecipe, embeddin
     """The vector size and similarity a collection needs: the size from an embedder's model (or
     ``embedding_dim`` with a recipe), the similarity from the recipe."""
     if isinstance(recipe_or_embedder, ModelWithRecipe):
-        model_dim = model_embedding_dim(recipe_or_embedder.model, local_files_only=recipe_or_embedder.local_files_only)
+        model_dim = model_embedding_dim(
+            recipe_or_embedder.model,
+            recipe=recipe_or_embedder.recipe,
+            local_files_only=recipe_or_embedder.local_files_only,
+        )
         if embedding_dim is not None and embedding_dim != model_dim:
             raise CollectionMismatchError(
                 f"embedding_dim={embedding_dim} disagrees with model {recipe_or_embedder.model!r} ({model_dim}-d)"
