@@ -36,6 +36,7 @@ from simlm_haystack.pretraining.query_as_context import QueryAsContextCollator, 
 from simlm_haystack.pretraining.rlm import ReplacedLanguageModel
 from simlm_haystack.recipe_resolution import resolve_recipe
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.st_checkpoint.writing import save_sentence_transformers_config
 from simlm_haystack.training.trainer import BatchSamplerTrainer
 
 HEADS_FILE = "pretraining_heads.safetensors"
@@ -130,6 +131,7 @@ class PretrainingTrainer(BatchSamplerTrainer):
         base.save_pretrained(output_dir, state_dict={**base.state_dict(), **self.extra_encoder_weights})
         self.processing_class.save_pretrained(output_dir)
         self.recipe.save(output_dir)
+        save_sentence_transformers_config(output_dir, self.recipe, hidden_size=int(base.config.hidden_size))
         if self._in_checkpoint:
             heads = {name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}
             safetensors.torch.save_file(heads, os.path.join(output_dir, HEADS_FILE), metadata={"format": "pt"})

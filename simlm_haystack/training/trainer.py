@@ -27,6 +27,7 @@ from simlm_haystack.errors import NonFiniteLossError
 from simlm_haystack.models import LoadedModel, local_model_path
 from simlm_haystack.recipe_resolution import resolve_recipe
 from simlm_haystack.recipes import Recipe
+from simlm_haystack.st_checkpoint.writing import save_sentence_transformers_config
 from simlm_haystack.training.arguments import DualEncoderTrainingArguments
 from simlm_haystack.training.collator import DualEncoderCollator
 from simlm_haystack.training.data import TrainingDataset, TrainingExample, check_examples
@@ -146,10 +147,14 @@ class DualEncoderTrainer(BatchSamplerTrainer):
         )
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Weights, config and tokenizer (the Trainer's), and the recipe beside them for the embedders."""
+        """Weights, config and tokenizer (the Trainer's), the recipe beside them for the embedders, and the
+        sentence-transformers configuration of that recipe (so that sentence-transformers loads it too)."""
         super()._save(output_dir, state_dict)
         if self.args.should_save:
-            self.recipe.save(output_dir or self.args.output_dir)
+            directory = output_dir or self.args.output_dir
+            self.recipe.save(directory)
+            hidden_size = int(self.accelerator.unwrap_model(self.model).config.hidden_size)
+            save_sentence_transformers_config(directory, self.recipe, hidden_size=hidden_size)
 
     def evaluation_loop(
         self,
