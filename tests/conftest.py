@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -100,3 +101,65 @@ def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
     DistilBertModel(config).save_pretrained(directory)
     _save_tokenizer(directory, DistilBertTokenizerFast)
     return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_st(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+    """``tiny_st(name, **reading)``: the tiny BERT saved by sentence-transformers itself as a checkpoint that
+    reads it the given way (built once per name and session):
+
+    ``pooling`` (a mode or a tuple of modes), ``include_prompt``, ``dense`` (a list of (out_features, activation,
+    use_residual)), ``normalize``, ``prompts``, ``default_prompt_name``, ``similarity``, ``max_seq_length``,
+    ``do_lower_case`` and ``cased`` (a tokenizer that does not lowercase by itself, so that ``do_lower_case``
+    changes the tokens).
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
+
+    built: dict[str, str] = {}
+    cased_bert = tmp_path_factory.mktemp("tiny-bert-cased")
+    for entry in Path(tiny_bert).iterdir():
+        if not entry.name.startswith("tokenizer"):
+            (cased_bert / entry.name).symlink_to(entry)
+    BertTokenizerFast.from_pretrained(str(minilm_dir()), do_lower_case=False).save_pretrained(cased_bert)
+
+    def make(
+        name: str,
+        *,
+        pooling: str | tuple[str, ...] = "mean",
+        include_prompt: bool = True,
+        dense: Sequence[tuple[int, Any, bool]] = (),
+        normalize: bool = False,
+        prompts: dict[str, str] | None = None,
+        default_prompt_name: str | None = None,
+        similarity: str | None = None,
+        max_seq_length: int | None = None,
+        do_lower_case: bool = False,
+        cased: bool = False,
+    ) -> str:
+        if name in built:
+            return built[name]
+        torch.manual_seed(len(built))  # each dense layer its own weights
+        transformer = Transformer(
+            str(cased_bert if cased else tiny_bert), max_seq_length=max_seq_length, do_lower_case=do_lower_case
+        )
+        modules: list[Any] = [transformer, Pooling(32, pooling_mode=pooling, include_prompt=include_prompt)]
+        width = 32 * (1 if isinstance(pooling, str) else len(pooling))
+        for out_features, activation, residual in dense:
+            modules.append(Dense(width, out_features, activation_function=activation, use_residual=residual))
+            width = out_features
+        if normalize:
+            modules.append(Normalize())
+        model = SentenceTransformer(
+            modules=modules,
+            prompts=prompts,
+            default_prompt_name=default_prompt_name,
+            similarity_fn_name=similarity,
+            device="cpu",
+        )
+        directory = tmp_path_factory.mktemp(f"st-{name}")
+        model.save(str(directory))
+        built[name] = str(directory)
+        return built[name]
+
+    return make
