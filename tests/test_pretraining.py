@@ -646,6 +646,9 @@ def test_cli_reports_bad_input_as_one_line_and_trains_from_a_json_config(tmp_pat
     assert "Held-out check: 15 pseudo-queries (both) whose passages were never trained on" in out
     assert out.strip().splitlines()[-1].startswith(("Better: ", "Worse: ", "No change: "))  # the verdict, last
     assert (tmp_path / "out" / RECIPE_FILE).is_file()
+    # Also a sentence-transformers folder; its README says that SimLM's (title, text) pair is not expressible.
+    assert (tmp_path / "out" / "modules.json").is_file()
+    assert "tokenizer pair (title, text)" in (tmp_path / "out" / "README.md").read_text()
 
 
 def test_half_precision_only_where_native(tmp_path, monkeypatch):

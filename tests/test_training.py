@@ -556,6 +556,40 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(trained):
     assert (Path(trainer.state.best_model_checkpoint) / RECIPE_FILE).is_file()
 
 
+def test_a_trained_model_is_also_a_sentence_transformers_model(trained, caplog):
+    """Back out: sentence-transformers loads the output and gives our vectors (queries up to the recipe's 16
+    tokens through encode_query, documents up to 32 through encode_document)."""
+    from sentence_transformers import SentenceTransformer
+
+    from simlm_haystack.encoding import load_encoder
+
+    _, output, documents, examples = trained
+    encoder = load_encoder(str(output), PLANTED_RECIPE)
+    reference = SentenceTransformer(str(output), device="cpu")
+    queries = [e.query for e in examples[:4]] + ["word " * 40]
+    texts = [d.content for d in documents[:4]] + ["word " * 60]
+    for ours, theirs in (
+        (encoder.encode("query", queries), reference.encode_query(queries)),
+        (encoder.encode("document", texts), reference.encode_document(texts)),
+    ):
+        cosine = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
+        assert cosine.min() >= 0.99999
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), np.linalg.norm(theirs, axis=1), rtol=1e-5)
+    assert "give the same vectors" in (output / "README.md").read_text()
+
+
+def test_a_recipe_sentence_transformers_cannot_express_is_said_at_save(tmp_path, caplog):
+    from simlm_haystack.st_checkpoint.writing import save_sentence_transformers_config
+
+    with caplog.at_level("WARNING", logger="simlm_haystack"):
+        reasons = save_sentence_transformers_config(tmp_path, get_recipe("simlm"), hidden_size=32)
+    assert len(reasons) == 1 and "(title, text)" in reasons[0]
+    assert [r for r in caplog.records if "not exactly as recipe 'simlm' reads it" in r.getMessage()]
+    assert reasons[0] in (tmp_path / "README.md").read_text()
+    config = json.loads((tmp_path / "sentence_bert_config.json").read_text())
+    assert config == {"max_seq_length": 144, "do_lower_case": False, "query_length": 32, "document_length": 144}
+
+
 def test_evaluate_is_the_trainers_loop_with_the_evaluators_metrics(trained):
     trainer, *_ = trained
     history = len(trainer.state.log_history)

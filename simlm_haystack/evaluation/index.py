@@ -31,7 +31,6 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.evaluation.inference import eval_mode
-from simlm_haystack.fingerprint import cached_model_fingerprint
 from simlm_haystack.indexing import index_documents
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores.fusion import Retrieval
@@ -61,7 +60,7 @@ def index_fingerprint(
 ) -> str:
     """A digest of everything that decides the stored vectors and documents.
 
-    The model enters through :func:`~simlm_haystack.fingerprint.cached_model_fingerprint` (its weights and
+    The model enters through :meth:`~simlm_haystack.encoding.DualEncoder.fingerprint` (its weights and
     tokenizer, not its name: a trainer that updates a checkpoint in place or in memory gets a new
     fingerprint, so the next evaluation re-encodes instead of reusing stale vectors); then the
     embedder's settings that change a vector, the BM25 settings of the sparse vectors (if any), and every
@@ -69,7 +68,7 @@ def index_fingerprint(
     """
     encoder = document_embedder.load_encoder()
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(cached_model_fingerprint(encoder.loaded.model, encoder.loaded.tokenizer).encode())
+    digest.update(encoder.fingerprint().encode())
     settings = {
         "recipe": encoder.recipe.to_dict(),
         "precision": encoder.precision,

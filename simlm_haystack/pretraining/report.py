@@ -41,7 +41,7 @@ def same_reading(first: Recipe, second: Recipe) -> bool:
 def describe_reading(recipe: Recipe) -> str:
     """``"mean pooling, queries 256 / documents 256 tokens"`` and the rest that differs from the plain reading."""
     parts = [
-        f"{recipe.pooling} pooling",
+        f"{'+'.join(recipe.pooling_modes)} pooling",
         f"queries {recipe.query_max_length} / documents {recipe.document_max_length} tokens",
     ]
     if recipe.title_mode == "pair":
