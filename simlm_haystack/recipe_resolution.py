@@ -73,7 +73,7 @@ def resolve_recipe(
     files = CheckpointFiles(model, revision=revision, token=token, local_files_only=local_files_only)
     unreachable = ""
     try:
-        if not is_folder and (saved := files.path(RECIPE_FILE)) is not None:
+        if not is_folder and (saved := files.path(RECIPE_FILE, optional=True)) is not None:
             return Recipe.load(saved.parent)
         derived = sentence_transformers_recipe(files)
     except HubUnreachableError as error:

@@ -293,3 +293,23 @@ def test_old_identity_records_without_the_new_fields_read_as_their_defaults() ->
     for newer in ("lowercase", "prompt_in_pooling", "dense"):
         recorded.pop(newer)
     assert vector_fields(recorded) == vector_fields(get_recipe("minilm").to_dict())
+
+
+def test_a_hub_id_is_read_from_the_hugging_face_cache(tiny_st, tmp_path: Path, monkeypatch) -> None:
+    """A hub id none of our recipes names, whose files are in the Hugging Face cache (offline): its recipe is
+    read from its cached sentence-transformers files and its Dense layer from the cached weights."""
+    import huggingface_hub.constants
+
+    source = Path(build(tiny_st, "dense-prompts-dot"))
+    repository = tmp_path / "hub" / "models--someone--tiny-st"
+    snapshot = repository / "snapshots" / ("0" * 40)
+    shutil.copytree(source, snapshot)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    recipe = resolve_recipe("someone/tiny-st")
+    assert recipe == resolve_recipe(source)
+    embedder = DualEncoderTextEmbedder(model="someone/tiny-st")
+    reference = SentenceTransformer(str(source), device="cpu")
+    assert_same_vectors(np.array([embedder.run(text)["embedding"] for text in TEXTS]), reference.encode_query(TEXTS))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class HubUnreachableError(OSError):
     """A hub id's file is neither on disk nor in the cache, and the Hub could not be asked."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class CheckpointFiles:
     """Reads the files of one checkpoint: a local folder, or a hub repository (the cache first, then the Hub).
 
@@ -47,6 +47,8 @@ class CheckpointFiles:
     revision: str | None = None
     token: str | None = None
     local_files_only: bool = False
+    #: Set once the Hub could not be asked: later files are looked for in the cache only (no second wait).
+    unreachable: bool = field(default=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -56,11 +58,22 @@ class CheckpointFiles:
     def is_local(self) -> bool:
         return Path(self.source).is_dir()
 
-    def path(self, filename: str) -> Path | None:
+    def path(self, filename: str, *, optional: bool = False) -> Path | None:
         """The file on disk (downloaded into the cache first if need be); ``None`` if the checkpoint has none.
 
-        :raises HubUnreachableError: a hub id whose file is not cached, and the Hub cannot be asked.
+        :param optional: A file many checkpoints lack: where the Hub cannot be asked and the cache has the
+            checkpoint but not this file, it is taken as absent (as transformers does offline).
+        :raises HubUnreachableError: a hub id whose (non-optional) file is not cached, and the Hub cannot be asked.
         """
+        try:
+            return self._path(filename)
+        except HubUnreachableError:
+            self.unreachable = True
+            if optional:
+                return None
+            raise
+
+    def _path(self, filename: str) -> Path | None:
         if self.is_local:
             local = Path(self.source) / filename
             return local if local.is_file() else None
@@ -78,7 +91,7 @@ class CheckpointFiles:
                 return None
         except (HFValidationError, RepositoryNotFoundError):
             return None
-        if self.local_files_only:
+        if self.local_files_only or self.unreachable:
             raise HubUnreachableError(f"{filename} of {self.model!r} is not in the Hugging Face cache")
         try:
             return Path(hf_hub_download(self.source, filename, revision=self.revision, token=self.token))
@@ -91,9 +104,9 @@ class CheckpointFiles:
         except OSError as error:  # connection errors
             raise HubUnreachableError(f"{filename} of {self.model!r} could not be downloaded: {error}") from error
 
-    def json(self, filename: str) -> Any:
-        """The parsed JSON file, or ``None`` if the checkpoint has none."""
-        path = self.path(filename)
+    def json(self, filename: str, *, optional: bool = False) -> Any:
+        """The parsed JSON file, or ``None`` if the checkpoint has none (see :meth:`path` for ``optional``)."""
+        path = self.path(filename, optional=optional)
         if path is None:
             return None
         try:

@@ -88,8 +88,8 @@ def _transformer_lengths(model: str, files: CheckpointFiles, config: dict[str, A
         max_length = processor_kwargs.get("model_max_length")
     if max_length is None:
         # As sentence-transformers does: the tokenizer's own limit, capped at the model's position embeddings.
-        tokenizer_config = files.json("tokenizer_config.json") or {}
-        positions = (files.json("config.json") or {}).get("max_position_embeddings", -1)
+        tokenizer_config = files.json("tokenizer_config.json", optional=True) or {}
+        positions = (files.json("config.json", optional=True) or {}).get("max_position_embeddings", -1)
         max_length = min(int(tokenizer_config.get("model_max_length") or _HUGE), _HUGE)
         if positions not in (None, -1):
             max_length = min(max_length, int(positions))
@@ -159,7 +159,7 @@ def sentence_transformers_recipe(files: CheckpointFiles) -> Recipe | None:
     modules = files.json("modules.json")
     if modules is None:
         return None
-    st_config = files.json("config_sentence_transformers.json") or {}
+    st_config = files.json("config_sentence_transformers.json", optional=True) or {}
     if st_config.get("model_type", "SentenceTransformer") in OTHER_MODEL_TYPES:
         raise _refuse(model, f"it is a {st_config['model_type']}, not a SentenceTransformer (one vector per text)")
     kinds = [(_module_kind(model, entry), str(entry.get("path") or "")) for entry in modules]
@@ -178,7 +178,7 @@ def sentence_transformers_recipe(files: CheckpointFiles) -> Recipe | None:
     if any(kind not in ("Dense", "Normalize") for kind in order[2:]):
         raise _refuse(model, f"its modules are {order}")
     query_length, document_length, lowercase = _transformer_lengths(
-        model, files, files.json("sentence_bert_config.json") or {}
+        model, files, files.json("sentence_bert_config.json", optional=True) or {}
     )
     modes, include_prompt = _pooling(model, files.json(f"{kinds[1][1]}/config.json") or {})
     dense = tuple(
