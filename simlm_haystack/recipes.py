@@ -273,10 +273,15 @@ RECIPES: dict[str, Recipe] = {
 
 
 def vector_fields(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The :data:`VECTOR_FIELDS` of a recipe's dict (as :meth:`Recipe.to_dict` writes it), a field missing from
-    it (a record written before that field existed) at its default."""
+    """The :data:`VECTOR_FIELDS` of a recipe's dict (as :meth:`Recipe.to_dict` writes it) as a collection holds
+    its vectors: a field missing from it (a record written before that field existed) at its default, and
+    ``normalize`` true for cosine (Qdrant normalises a cosine collection's vectors itself, so whether the
+    encoder did changes nothing stored or found)."""
     defaults = Recipe("defaults", query_max_length=4, document_max_length=4).to_dict()
-    return {name: recipe.get(name, defaults[name]) for name in VECTOR_FIELDS}
+    fields = {name: recipe.get(name, defaults[name]) for name in VECTOR_FIELDS}
+    if fields["similarity"] == "cosine":
+        fields["normalize"] = True
+    return fields
 
 
 def get_recipe(name: str) -> Recipe:

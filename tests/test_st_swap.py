@@ -19,6 +19,7 @@ from simlm_haystack import (
     DualEncoderTextEmbedder,
     EncoderMismatchError,
     build_indexing_pipeline,
+    build_query_pipeline,
     edge_document_store,
 )
 from simlm_haystack.cli import main
@@ -104,3 +105,27 @@ def test_other_dense_weights_are_another_encoder(tiny_st, tmp_path: Path) -> Non
     with pytest.raises(EncoderMismatchError, match="the model weights"):
         retriever.run(query="aspirin")
     retriever.close()
+
+
+def test_normalize_embeddings_on_a_cosine_model_that_does_not_normalise_is_honoured(tiny_st, tmp_path: Path) -> None:
+    """Their YAML often says ``normalize_embeddings: true`` for such a model: the swap gives their unit vectors,
+    and a collection indexed with the raw ones (Qdrant stores a cosine collection's vectors normalised) is the
+    same encoder's."""
+    path = tiny_st("swap-cls-raw", pooling="cls")
+    theirs = SentenceTransformersTextEmbedder(model=path, normalize_embeddings=True, progress_bar=False)
+    theirs.warm_up()
+    their_vector = theirs.run("what lowers heart attack risk?")["embedding"]
+    data = theirs.to_dict()
+    ours = DualEncoderTextEmbedder.from_dict({**data, "type": "simlm_haystack.DualEncoderTextEmbedder"})
+    assert ours.recipe.normalize and not DualEncoderTextEmbedder(model=path).recipe.normalize
+    vector = ours.run("what lowers heart attack risk?")["embedding"]
+    assert cosine(their_vector, vector) >= 0.99999 and abs(np.linalg.norm(vector) - 1) < 1e-5
+    again = DualEncoderTextEmbedder.from_dict(ours.to_dict())
+    assert again.run("what lowers heart attack risk?")["embedding"] == vector
+
+    embedder = DualEncoderDocumentEmbedder(model=path, progress_bar=False)  # raw vectors
+    store = edge_document_store(embedder, path=str(tmp_path / "edge"), index="docs")
+    build_indexing_pipeline(embedder, store).run({"embedder": {"documents": DOCUMENTS}})
+    query_pipeline = build_query_pipeline(ours, store, top_k=3)  # checks the collection's encoder first
+    assert len(query_pipeline.run({"retriever": {"query": "aspirin"}})["retriever"]["documents"]) == 3
+    store.close()

@@ -103,7 +103,7 @@ class DualEncoderComponentBase(HoldsEncoderSettings):
             token=settings["token"].resolve_value() if isinstance(settings["token"], Secret) else settings["token"],
             local_files_only=bool(settings["local_files_only"]),
         )
-        settings["precision"] = reconcile_sentence_transformers_settings(
+        settings["precision"], reconciled = reconcile_sentence_transformers_settings(
             type(self).__name__,
             recipe,
             self.side,
@@ -112,9 +112,9 @@ class DualEncoderComponentBase(HoldsEncoderSettings):
             tokenizer_kwargs=settings["tokenizer_kwargs"],
             **theirs,
         )
-        self.settings = EncoderSettings.create(
-            **{**settings, "recipe": recipe}, recipe_given=settings["recipe"] is not None
-        )
+        # A recipe changed by their settings (normalize_embeddings) is serialised, so that it is found again.
+        given = settings["recipe"] is not None or reconciled is not recipe
+        self.settings = EncoderSettings.create(**{**settings, "recipe": reconciled}, recipe_given=given)
         self.encoder: DualEncoder | None = None
 
     def _init_parameters(self) -> dict[str, Any]:

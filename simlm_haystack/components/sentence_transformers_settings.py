@@ -9,6 +9,7 @@ ignored with one warning (:func:`reconcile_sentence_transformers_settings`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Literal
 
@@ -42,8 +43,10 @@ SENTENCE_TRANSFORMERS_DOC = """\
 :param prefix: sentence-transformers' prefix: accepted when it is the recipe's prefix for this side
     (the recipe applies it either way), refused otherwise.
 :param suffix: sentence-transformers' suffix: only ``""``.
-:param normalize_embeddings: sentence-transformers' normalisation: ``True`` only for a recipe that
-    normalises; ``False``/``None`` add nothing to the model's own output.
+:param normalize_embeddings: sentence-transformers' normalisation: ``False``/``None`` add nothing to the
+    model's own output; ``True`` agrees with a recipe that normalises, gives unit vectors for a cosine recipe
+    that does not (the same search: Qdrant keeps a cosine collection's vectors normalised), and is refused
+    for a dot-product recipe that keeps its raw vectors.
 :param truncate_dim: sentence-transformers' truncation: only ``None``.
 :param config_kwargs: sentence-transformers' setting; ignored with a warning.
 :param encode_kwargs: sentence-transformers' setting; ignored with a warning.
@@ -63,14 +66,15 @@ def reconcile_sentence_transformers_settings(
     truncate_dim: int | None,
     tokenizer_kwargs: dict[str, Any] | None,
     **ignored: Any,
-) -> Precision:
-    """Reconcile sentence-transformers' embedder settings with the recipe; returns our precision.
+) -> tuple[Precision, Recipe]:
+    """Reconcile sentence-transformers' embedder settings with the recipe; returns our precision and the recipe
+    (the same one, or for ``normalize_embeddings=True`` on a cosine recipe that does not normalise, one that does).
 
     Raises one :class:`RecipeError` naming every setting that would change the vectors the model was
     trained to produce, and logs one warning naming every setting in ``ignored`` (the
     :data:`IGNORED_PARAMETERS`) that is set.
     ``normalize_embeddings=False`` (their default) adds no normalisation to the model's own output, so
-    it agrees with every recipe; ``True`` agrees only with a recipe that normalises.
+    it agrees with every recipe; ``True`` changes no search on a cosine recipe, only on a dot-product one.
     """
     if backend not in BACKEND_PRECISIONS:
         check_backend(backend, precision)  # names the backends
@@ -90,7 +94,9 @@ def reconcile_sentence_transformers_settings(
         conflicts.append(f"prefix={prefix!r}, but recipe {recipe.name!r} puts {recipe.prefix(side)!r} before a {side}")
     if suffix:
         conflicts.append(f"suffix={suffix!r}, but recipe {recipe.name!r} adds no suffix")
-    if normalize_embeddings and not recipe.normalize:
+    if normalize_embeddings and not recipe.normalize and recipe.similarity == "cosine":
+        recipe = dataclasses.replace(recipe, normalize=True)
+    elif normalize_embeddings and not recipe.normalize:
         conflicts.append(
             f"normalize_embeddings=True, but recipe {recipe.name!r} keeps the raw vectors ({recipe.similarity})"
         )
@@ -112,4 +118,4 @@ def reconcile_sentence_transformers_settings(
     given = sorted(name for name, value in ignored.items() if value)
     if given:
         logger.warning("%s ignores %s: they do not apply to it", owner, ", ".join(given))
-    return "exact" if precision == "float32" else precision  # type: ignore[return-value]
+    return ("exact" if precision == "float32" else precision), recipe  # type: ignore[return-value]
