@@ -567,7 +567,7 @@ def test_a_trained_model_is_also_a_sentence_transformers_model(trained, caplog):
     encoder = load_encoder(str(output), PLANTED_RECIPE)
     reference = SentenceTransformer(str(output), device="cpu")
     queries = [e.query for e in examples[:4]] + ["word " * 40]
-    texts = [d.content for d in documents[:4]] + ["word " * 60]
+    texts = [d.text for d in documents[:4]] + ["word " * 60]
     for ours, theirs in (
         (encoder.encode("query", queries), reference.encode_query(queries)),
         (encoder.encode("document", texts), reference.encode_document(texts)),
@@ -576,6 +576,18 @@ def test_a_trained_model_is_also_a_sentence_transformers_model(trained, caplog):
         assert cosine.min() >= 0.99999
         np.testing.assert_allclose(np.linalg.norm(ours, axis=1), np.linalg.norm(theirs, axis=1), rtol=1e-5)
     assert "give the same vectors" in (output / "README.md").read_text()
+    # What builds on sentence-transformers loads it too: sentence-transformers-haystack's document embedder.
+    from haystack_integrations.components.embedders.sentence_transformers import (
+        SentenceTransformersDocumentEmbedder,
+    )
+
+    theirs = SentenceTransformersDocumentEmbedder(model=str(output), progress_bar=False)
+    theirs.warm_up()
+    embedded = theirs.run([Document(content=text) for text in texts])["documents"]
+    theirs_vectors = np.array([d.embedding for d in embedded])
+    ours = encoder.encode("document", texts)
+    norms = np.linalg.norm(theirs_vectors, axis=1) * np.linalg.norm(ours, axis=1)
+    assert ((theirs_vectors * ours).sum(1) / norms).min() >= 0.99999
 
 
 def test_a_recipe_sentence_transformers_cannot_express_is_said_at_save(tmp_path, caplog):
