@@ -129,3 +129,25 @@ def test_normalize_embeddings_on_a_cosine_model_that_does_not_normalise_is_honou
     query_pipeline = build_query_pipeline(ours, store, top_k=3)  # checks the collection's encoder first
     assert len(query_pipeline.run({"retriever": {"query": "aspirin"}})["retriever"]["documents"]) == 3
     store.close()
+
+
+def test_train_and_pretrain_take_a_checkpoint_with_no_recipe(tiny_st, tmp_path: Path, sample_dir: Path, capsys) -> None:
+    path = tiny_st("cli-train-mean", pooling="mean", normalize=True)
+    beir = tmp_path / "beir"
+    write_jsonl(beir / "corpus.jsonl", [{"_id": d.id, "title": "", "text": d.content} for d in DOCUMENTS])
+    write_jsonl(beir / "queries.jsonl", [{"_id": "q1", "text": "aspirin and heart attacks"}])
+    write_jsonl(beir / "qrels" / "train.tsv", ["query-id\tcorpus-id\tscore", "q1\t2\t1"])
+    common = ["--max_steps", "1", "--per_device_train_batch_size", "1", "--disable_tqdm", "true", "--use_cpu", "true"]
+    train = ["--train", str(beir), "--n_negatives", "0"]
+    code = main(["train", "--model", path, *train, "--output_dir", str(tmp_path / "ft"), *common])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "ft" / "modules.json").is_file()
+    arguments = ["--model", path, "--corpus", str(sample_dir / "corpus.jsonl"), "--generator", "unigram"]
+    code = main(["pretrain", *arguments, "--output_dir", str(tmp_path / "pt"), "--report_to", "none", *common])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "(read as 'sentence-transformers')" in out
+    # A checkpoint whose Dense layer the trainers would neither train nor save: refused, saying so.
+    dense = tiny_st("cli-train-dense", pooling="mean", dense=[(16, None, False)])
+    code = main(["train", "--model", dense, *train, "--output_dir", str(tmp_path / "no"), *common])
+    assert code == 2 and "dense layers after pooling (2_Dense)" in capsys.readouterr().err
