@@ -104,9 +104,9 @@ def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_st(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
-    """``tiny_st(name, **reading)``: the tiny BERT saved by sentence-transformers itself as a checkpoint that
-    reads it the given way (built once per name and session):
+def tiny_st(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+    """``tiny_st(name, **reading)``: a tiny random BERT saved by sentence-transformers itself as a checkpoint
+    that reads it the given way (built once per name and session):
 
     ``pooling`` (a mode or a tuple of modes), ``include_prompt``, ``dense`` (a list of (out_features, activation,
     use_residual)), ``normalize``, ``prompts``, ``default_prompt_name``, ``similarity``, ``max_seq_length``,
@@ -117,8 +117,24 @@ def tiny_st(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Callabl
     from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
 
     built: dict[str, str] = {}
+    # Weights drawn wider than BERT's 0.02: at 0.02 a tiny model's [CLS] hardly depends on the text (cosine
+    # 0.99999 between unrelated sentences), so a wrong prompt or title would pass a test; at 0.5, ~0.9.
+    sensitive_bert = tmp_path_factory.mktemp("tiny-bert-sensitive")
+    torch.manual_seed(2)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        initializer_range=0.5,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(sensitive_bert)
+    _save_tokenizer(sensitive_bert)
     cased_bert = tmp_path_factory.mktemp("tiny-bert-cased")
-    for entry in Path(tiny_bert).iterdir():
+    for entry in sensitive_bert.iterdir():
         if not entry.name.startswith("tokenizer"):
             (cased_bert / entry.name).symlink_to(entry)
     BertTokenizerFast.from_pretrained(str(minilm_dir()), do_lower_case=False).save_pretrained(cased_bert)
@@ -141,7 +157,7 @@ def tiny_st(tiny_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Callabl
             return built[name]
         torch.manual_seed(len(built))  # each dense layer its own weights
         transformer = Transformer(
-            str(cased_bert if cased else tiny_bert), max_seq_length=max_seq_length, do_lower_case=do_lower_case
+            str(cased_bert if cased else sensitive_bert), max_seq_length=max_seq_length, do_lower_case=do_lower_case
         )
         modules: list[Any] = [transformer, Pooling(32, pooling_mode=pooling, include_prompt=include_prompt)]
         width = 32 * (1 if isinstance(pooling, str) else len(pooling))

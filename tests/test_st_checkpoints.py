@@ -123,20 +123,39 @@ def test_prompts_are_those_sentence_transformers_encode_with_prompt_name(tiny_st
     assert encoder.embedding_dim == 16 == reference.get_embedding_dimension()
 
 
-def test_a_default_prompt_applies_to_both_sides_where_no_side_has_its_own(tiny_st, tmp_path: Path) -> None:
-    # As older sentence-transformers saved it: a default prompt and no "query" / "document" entries.
-    path = tmp_path / "default-prompt"
-    shutil.copytree(build(tiny_st, "cls"), path)
+@pytest.mark.parametrize(
+    ("prompts", "default", "query", "document"),
+    [
+        ({"classification": "Classify: "}, "classification", "classification", "classification"),
+        ({"query": "q: ", "passage": "p: "}, None, "query", "passage"),
+    ],
+)
+def test_older_checkpoints_prompts_are_read_as_their_authors_named_them(
+    tiny_st, tmp_path: Path, prompts: dict, default: str | None, query: str, document: str
+) -> None:
+    """As sentence-transformers 2-4 saved them: a default prompt for every text, or a ``passage`` prompt, and
+    no ``query`` / ``document`` entries. (sentence-transformers 6's ``encode_query`` / ``encode_document`` fill
+    the missing entries with empty prompts; its ``encode`` with the prompt's name, or none for the default, is
+    what these checkpoints' authors wrote.)"""
+    path = tmp_path / "older-prompts"
+    shutil.copytree(build(tiny_st, "mean"), path)
     config_file = path / "config_sentence_transformers.json"
     config = json.loads(config_file.read_text())
-    config |= {"prompts": {"classification": "Classify: "}, "default_prompt_name": "classification"}
-    config_file.write_text(json.dumps(config))
+    config_file.write_text(json.dumps({**config, "prompts": prompts, "default_prompt_name": default}))
     recipe = resolve_recipe(path)
-    assert (recipe.query_prefix, recipe.document_prefix) == ("Classify: ", "Classify: ")
+    assert (recipe.query_prefix, recipe.document_prefix) == (prompts[query], prompts[document])
     reference = SentenceTransformer(str(path), device="cpu")
     encoder = load_encoder(str(path), recipe)
-    assert_same_vectors(encoder.encode("query", TEXTS), reference.encode(TEXTS))
-    assert_same_vectors(encoder.encode("document", TEXTS), reference.encode_document(TEXTS))
+    assert_same_vectors(encoder.encode("query", TEXTS), reference.encode(TEXTS, prompt_name=query))
+    assert_same_vectors(encoder.encode("document", TEXTS), reference.encode(TEXTS, prompt_name=document))
+
+
+def test_these_checkpoints_tell_readings_apart(tiny_st) -> None:
+    """The test checkpoints are sensitive enough that a wrong prompt, pooling or length would fail the tests."""
+    reference = SentenceTransformer(build(tiny_st, "cls"), device="cpu")
+    vectors = reference.encode(["what reduces heart attack risk", "q: what reduces heart attack risk", "plasmids"])
+    cosine = vectors @ vectors.T / np.outer(np.linalg.norm(vectors, axis=1), np.linalg.norm(vectors, axis=1))
+    assert cosine[0, 1] < 0.999 and cosine[0, 2] < 0.999
 
 
 def test_the_legacy_configuration_format_reads_the_same(tiny_st, tmp_path: Path) -> None:
