@@ -15,3 +15,6 @@ fi
 # fastembed, the reference the BM25 tests compare with, without its dependencies: it pins huggingface-hub<2,
 # which transformers 5 does not allow, and what it needs for BM25 is only these three.
 .venv/bin/python -m pip install --quiet --no-deps -c scripts/constraints.txt fastembed mmh3 py_rust_stemmers loguru
+# langchain-huggingface, the reference the LangChain swap tests compare with, without its dependencies: it pins
+# huggingface-hub<2 as well; what it needs (sentence-transformers, langchain-core, tokenizers) is installed above.
+.venv/bin/python -m pip install --quiet --no-deps -c scripts/constraints.txt langchain-huggingface

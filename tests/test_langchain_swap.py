@@ -71,8 +71,9 @@ SWAPS = {
             "query_encode_kwargs": {"prompt_name": "query"},
         },
     ),
-    # [CLS] pooling, no Normalize: the raw vectors.
+    # [CLS] pooling, no Normalize: the raw vectors; or, asked for, unit ones (a cosine model: the same search).
     "cls": ("cls_model", {"encode_kwargs": {"normalize_embeddings": False}}),
+    "cls-normalised": ("cls_model", {"encode_kwargs": {"normalize_embeddings": True}}),
 }
 
 
@@ -157,7 +158,6 @@ def test_every_setting_that_would_change_the_vectors_is_named_in_one_error(cls_m
         "model_kwargs['similarity_fn_name']='dot'",
         "model_kwargs['truncate_dim']=8",
         "encode_kwargs['prompt']='passage: '",
-        "encode_kwargs['normalize_embeddings']=True",
         "encode_kwargs['precision']='int8'",
         "encode_kwargs['truncate_dim']=4",
         "encode_kwargs['output_value']='token_embeddings'",
@@ -192,10 +192,14 @@ def test_prompts_and_similarities_that_disagree_are_refused(prompts_model: str, 
     assert named in str(raised.value)
 
 
-def test_normalising_is_refused_only_on_a_recipe_that_keeps_raw_vectors(minilm_path: str, cls_model: str) -> None:
+def test_normalising_is_refused_only_on_a_dot_product_recipe_that_keeps_raw_vectors(
+    minilm_path: str, cls_model: str, tiny_st: Callable[..., str]
+) -> None:
     DualEncoderEmbeddings(model_name=minilm_path, encode_kwargs={"normalize_embeddings": True})
+    assert DualEncoderEmbeddings(model_name=cls_model, encode_kwargs={"normalize_embeddings": True}).recipe.normalize
+    dot = tiny_st("swap-dot-raw", pooling="mean", similarity="dot")
     with pytest.raises(RecipeError, match=r"query_encode_kwargs\['normalize_embeddings'\]=True"):
-        DualEncoderEmbeddings(model_name=cls_model, query_encode_kwargs={"normalize_embeddings": True})
+        DualEncoderEmbeddings(model_name=dot, query_encode_kwargs={"normalize_embeddings": True})
 
 
 def test_arguments_sentence_transformers_does_not_take_are_an_error(minilm_path: str) -> None:

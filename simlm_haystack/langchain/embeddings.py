@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from haystack.utils import ComponentDevice, Secret
@@ -9,20 +12,37 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.runnables.config import run_in_executor
 
 from simlm_haystack.backends import Backend
+from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.encoding import DualEncoder, Precision
-from simlm_haystack.models import embedding_dim as model_embedding_dim
-from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import (
-    HF_TOKEN,
-    EncoderSettings,
-    HoldsEncoderSettings,
-    document_settings,
-    settings_arguments,
+from simlm_haystack.errors import SettingsError
+from simlm_haystack.langchain.huggingface_settings import (
+    HUGGINGFACE_DOC,
+    reconcile_huggingface_settings,
+    sentence_transformer_settings,
 )
+from simlm_haystack.models import embedding_dim as model_embedding_dim
+from simlm_haystack.recipe_resolution import resolve_recipe
+from simlm_haystack.recipes import Recipe
+from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, EncoderSettings, HoldsEncoderSettings, settings_arguments
+from simlm_haystack.st_checkpoint.files import CheckpointFiles
 from simlm_haystack.text_checks import check_texts_and_titles
 
 
-@document_settings
+def _merge_settings(
+    owner: str, ours: Mapping[str, Any], defaults: Mapping[str, Any], theirs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``ours`` with ``theirs`` (langchain-huggingface's) in place of the settings left at their defaults; a
+    :class:`SettingsError` naming every setting given both ways, differently."""
+    twice = sorted(name for name, value in theirs.items() if ours[name] != defaults[name] and ours[name] != value)
+    if twice:
+        raise SettingsError(
+            f"{owner}: {', '.join(twice)} given both as its own parameters and in langchain-huggingface's "
+            "arguments, differently; give each once"
+        )
+    return {**ours, **theirs}
+
+
+@docstring_with(encoder_settings=SETTINGS_DOC, huggingface=HUGGINGFACE_DOC)
 class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
     """SimLM, TAS-B, E5, ... in LangChain, encoded exactly as each model was trained.
 
@@ -40,17 +60,35 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
     query = embeddings.embed_query("what is the capital of France?")
     ```
 
+    It also takes ``langchain_huggingface.HuggingFaceEmbeddings``' keyword arguments, so that swapping that class
+    for this one changes only the class name: the same vectors for a sentence-transformers checkpoint, the
+    recipe's for a model card this package knows (see :mod:`simlm_haystack.langchain.huggingface_settings`).
+    One name means two things there and here: ``model_kwargs``. Given with ``model_name=`` (langchain-huggingface's
+    spelling), ``model_kwargs`` are ``SentenceTransformer(...)``'s arguments, as there (its ``model_kwargs``
+    key holds ``AutoModel``'s); given with ``model=``, they are ``AutoModel.from_pretrained``'s, as in the
+    Haystack embedders.
+
+    ```python
+    embeddings = DualEncoderEmbeddings(  # was HuggingFaceEmbeddings(...)
+        model_name="sentence-transformers/all-MiniLM-L6-v2",
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": 64},
+    )
+    ```
+
     The settings are the Haystack embedders' (:class:`~simlm_haystack.settings.EncoderSettings`); here a token
     may also be a plain string (kept as a ``Secret``, so that it never shows in a repr or a dump):
 
     {encoder_settings}
     :param progress_bar: Show a progress bar while embedding documents.
+    {huggingface}
     """
 
     def __init__(
         self,
         *,
-        model: str,
+        model: str | None = None,
+        model_name: str | None = None,
         recipe: str | Recipe | dict[str, Any] | None = None,
         device: str | ComponentDevice | None = None,
         token: str | Secret | None = HF_TOKEN,
@@ -63,11 +101,48 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
         revision: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
+        cache_folder: str | None = None,
+        encode_kwargs: dict[str, Any] | None = None,
+        query_encode_kwargs: dict[str, Any] | None = None,
+        multi_process: bool = False,
+        show_progress: bool = False,
     ) -> None:
+        owner = type(self).__name__
+        if (model is None) == (model_name is None):
+            raise SettingsError(
+                f"{owner} takes the model as model= or as model_name= (langchain-huggingface's name), exactly one: "
+                f"got {'both' if model is not None else 'neither'}"
+            )
+        # With model_name=, model_kwargs are SentenceTransformer(...)'s (langchain-huggingface's meaning).
+        theirs = model_kwargs if model_name is not None else None
+        ours = {
+            **settings_arguments({**locals(), "model": model if model is not None else model_name}),
+            "model_kwargs": None if model_name is not None else model_kwargs,
+            "progress_bar": progress_bar,
+        }
+        loading = {**ours, **sentence_transformer_settings(theirs)}  # to find the recipe (given twice: refused below)
+        token = loading["token"].resolve_value() if isinstance(loading["token"], Secret) else loading["token"]
+        hub = {"revision": loading["revision"], "token": token, "local_files_only": bool(loading["local_files_only"])}
         # Resolved now (recipe, device, token, backend x precision, batch size), so that a wrong setting is an
         # error at construction, not mid-chain; equal settings load the model once with the Haystack embedders.
-        self.settings = EncoderSettings.create(**settings_arguments(locals()))
-        self.progress_bar = progress_bar
+        resolved = resolve_recipe(str(loading["model"]), recipe, **hub)
+        reconciled = reconcile_huggingface_settings(
+            owner,
+            resolved,
+            CheckpointFiles(str(loading["model"]), **hub),
+            model_kwargs=theirs,
+            encode_kwargs=encode_kwargs,
+            query_encode_kwargs=query_encode_kwargs,
+            cache_folder=cache_folder,
+            multi_process=multi_process,
+            show_progress=show_progress,
+        )
+        given = recipe is not None
+        if reconciled.pop("normalize", False):  # normalize_embeddings on a cosine recipe that does not normalise
+            resolved, given = dataclasses.replace(resolved, normalize=True), True
+        settings = _merge_settings(owner, ours, _DEFAULTS, reconciled)
+        self.progress_bar = bool(settings.pop("progress_bar"))
+        self.settings = EncoderSettings.create(**{**settings, "recipe": resolved}, recipe_given=given)
         self.encoder: DualEncoder | None = None
 
     @classmethod
@@ -130,3 +205,11 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
     async def aembed_query(self, text: str) -> list[float]:
         """Like :meth:`embed_query`, in a worker thread so that the event loop stays free."""
         return await run_in_executor(None, self.embed_query, text)
+
+
+#: The defaults of the parameters, against which a setting given both as ours and as langchain-huggingface's is told.
+_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(DualEncoderEmbeddings.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
