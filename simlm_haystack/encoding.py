@@ -24,6 +24,7 @@ from simlm_haystack.errors import RecipeError
 from simlm_haystack.fast import cls_forward, native_bf16
 from simlm_haystack.fingerprint import cached_model_fingerprint, combined_fingerprint
 from simlm_haystack.models import LoadedModel, load_model
+from simlm_haystack.pooling import pool
 from simlm_haystack.recipes import Recipe, Side
 from simlm_haystack.st_checkpoint.dense import load_dense_head
 from simlm_haystack.st_checkpoint.files import CheckpointFiles
@@ -116,53 +117,6 @@ def prompt_length(tokenizer: PreTrainedTokenizerBase, recipe: Recipe, side: Side
     return len(ids) - 1 if ids and ids[-1] in tokenizer.all_special_ids else len(ids)
 
 
-def _pool_mode(mode: str, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """One of sentence-transformers' pooling modes over right-padded ``hidden``, ``mask`` the tokens to pool."""
-    length = hidden.shape[1]
-    if mode == "cls":  # the first pooled token (position 0 unless a prompt is left out)
-        return hidden[torch.arange(len(hidden)), mask.int().argmax(dim=1)]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    if mode == "lasttoken":
-        found, from_end = mask.flip(1).max(dim=1)
-        last = length - 1 - torch.where(found == 0, length - 1, from_end)
-        return (hidden * weights)[torch.arange(len(hidden)), last]
-    if mode == "max":
-        return hidden.masked_fill(weights == 0, float("-inf")).max(dim=1).values
-    if mode == "weightedmean":
-        weights = weights * torch.arange(1, length + 1, device=hidden.device, dtype=hidden.dtype).view(1, -1, 1)
-    total = (hidden * weights).sum(dim=1)
-    count = weights.sum(dim=1).clamp(min=1e-9)
-    return total / (count.sqrt() if mode == "mean_sqrt_len_tokens" else count)
-
-
-def pool(
-    last_hidden_state: torch.Tensor,
-    attention_mask: torch.Tensor,
-    recipe: Recipe,
-    *,
-    skip_tokens: int = 0,
-    head: torch.nn.Module | None = None,
-) -> torch.Tensor:
-    """The recipe's pooling (one mode, or several concatenated) of the last layer over the real tokens, less the
-    first ``skip_tokens`` (:func:`prompt_length`); then its dense ``head``; then L2 if the recipe says so."""
-    if recipe.pooling == "cls" and not skip_tokens:
-        pooled = last_hidden_state[:, 0]
-    elif recipe.pooling == "mean" and not skip_tokens:
-        mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
-        pooled = (last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    else:
-        mask = attention_mask
-        if skip_tokens:
-            mask = mask.clone()
-            mask[:, :skip_tokens] = 0
-        pooled = torch.cat([_pool_mode(mode, last_hidden_state, mask) for mode in recipe.pooling_modes], dim=-1)
-    if head is not None:
-        pooled = head(pooled)
-    if recipe.normalize:
-        pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1)
-    return pooled
-
-
 def embed_features(model: PreTrainedModel, features: dict[str, torch.Tensor], recipe: Recipe) -> torch.Tensor:
     """Forward a tokenised batch and pool it; with gradients when called from training."""
     output = model(**features, return_dict=True)
@@ -182,15 +136,6 @@ def check_trainable(recipe: Recipe) -> None:
             f"Recipe {recipe.name!r} cannot be trained here: it has {' and '.join(problems)}. "
             "Encoding with it is exact; for training, pass recipe= one without them."
         )
-
-
-def training_scores_vectors(vectors: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """The vectors a training loss takes dot products of: a cosine recipe's unit vectors even where the recipe
-    gives raw ones (sentence-transformers checkpoints without ``Normalize``), so that training optimises the
-    similarity the collection searches by."""
-    if recipe.similarity == "cosine" and not recipe.normalize:
-        return torch.nn.functional.normalize(vectors.float(), p=2, dim=-1)
-    return vectors
 
 
 class _FlatEncoding:

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
-from simlm_haystack.encoding import pool, training_scores_vectors
 from simlm_haystack.errors import SettingsError
+from simlm_haystack.pooling import pool, training_scores_vectors
 from simlm_haystack.pretraining.backbone import Backbone
 from simlm_haystack.pretraining.masking import IGNORE, WholeWordMasker
 from simlm_haystack.pretraining.pairs import PseudoQueryPair

@@ -22,9 +22,10 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, Trainer, set_seed
 from transformers.trainer_utils import EvalLoopOutput, get_last_checkpoint
 
-from simlm_haystack.encoding import DualEncoder, check_trainable, embed_features, training_scores_vectors
+from simlm_haystack.encoding import DualEncoder, check_trainable, embed_features
 from simlm_haystack.errors import NonFiniteLossError
 from simlm_haystack.models import LoadedModel, local_model_path
+from simlm_haystack.pooling import training_scores_vectors
 from simlm_haystack.recipe_resolution import resolve_recipe
 from simlm_haystack.recipes import Recipe
 from simlm_haystack.st_checkpoint.writing import save_sentence_transformers_config
