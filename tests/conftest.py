@@ -69,11 +69,9 @@ def _save_tokenizer(directory: Path, tokenizer_class: type = BertTokenizerFast) 
     tokenizer.save_pretrained(directory)
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer random BERT with a real WordPiece tokenizer (SimLM-shaped)."""
-    directory = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
+def _save_tiny_bert(directory: Path, *, seed: int, initializer_range: float = 0.02) -> str:
+    """A 2-layer random BERT (32 wide) with a real WordPiece tokenizer, saved in ``directory``."""
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=30522,
         hidden_size=32,
@@ -82,10 +80,17 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
         intermediate_size=64,
         max_position_embeddings=512,
         type_vocab_size=2,
+        initializer_range=initializer_range,
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(directory)
     _save_tokenizer(directory)
     return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random BERT with a real WordPiece tokenizer (SimLM-shaped)."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -120,19 +125,7 @@ def tiny_st(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     # Weights drawn wider than BERT's 0.02: at 0.02 a tiny model's [CLS] hardly depends on the text (cosine
     # 0.99999 between unrelated sentences), so a wrong prompt or title would pass a test; at 0.5, ~0.9.
     sensitive_bert = tmp_path_factory.mktemp("tiny-bert-sensitive")
-    torch.manual_seed(2)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        type_vocab_size=2,
-        initializer_range=0.5,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(sensitive_bert)
-    _save_tokenizer(sensitive_bert)
+    _save_tiny_bert(sensitive_bert, seed=2, initializer_range=0.5)
     cased_bert = tmp_path_factory.mktemp("tiny-bert-cased")
     for entry in sensitive_bert.iterdir():
         if not entry.name.startswith("tokenizer"):

@@ -195,8 +195,17 @@ def test_recipe_resolution_order(tiny_bert: str, tmp_path) -> None:
 
 
 def test_recipe_rejects_inconsistent_fields() -> None:
-    with pytest.raises(RecipeError, match="cosine similarity needs normalize"):
-        Recipe(name="bad", query_max_length=8, document_max_length=8, normalize=False)
+    with pytest.raises(RecipeError, match="pooling must be one of"):
+        Recipe(name="bad", query_max_length=8, document_max_length=8, pooling=("cls", "average"))
+    with pytest.raises(RecipeError, match=r"not a torch\.nn class"):
+        Recipe.from_dict(
+            {"name": "x", "query_max_length": 8, "document_max_length": 8, "dense": [
+                {"path": "2_Dense", "in_features": 8, "out_features": 4, "activation": "my_code.Swish"}
+            ]}
+        )
+    # A cosine model that does not normalise (sentence-transformers checkpoints without Normalize) is a reading:
+    # Qdrant scores its raw vectors by cosine all the same.
+    assert not Recipe(name="raw", query_max_length=8, document_max_length=8, normalize=False).normalize
     with pytest.raises(RecipeError, match="Unknown recipe fields"):
         Recipe.from_dict({"name": "x", "query_max_length": 8, "document_max_length": 8, "pool": "cls"})
 
