@@ -93,15 +93,18 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), seed=0)
 
 
-@pytest.fixture(scope="session")
-def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer random DistilBERT (TAS-B-shaped); its tokenizer returns no token_type_ids."""
+def _save_tiny_distilbert(directory: Path, *, seed: int, initializer_range: float = 0.02) -> str:
     from transformers import DistilBertTokenizerFast
 
-    directory = tmp_path_factory.mktemp("tiny-distilbert")
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     config = DistilBertConfig(
-        vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=512
+        vocab_size=30522,
+        dim=32,
+        n_layers=2,
+        n_heads=4,
+        hidden_dim=64,
+        max_position_embeddings=512,
+        initializer_range=initializer_range,
     )
     DistilBertModel(config).save_pretrained(directory)
     _save_tokenizer(directory, DistilBertTokenizerFast)
@@ -109,8 +112,29 @@ def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_st(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
-    """``tiny_st(name, **reading)``: a tiny random BERT saved by sentence-transformers itself as a checkpoint
+def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random DistilBERT (TAS-B-shaped); its tokenizer returns no token_type_ids."""
+    return _save_tiny_distilbert(tmp_path_factory.mktemp("tiny-distilbert"), seed=1)
+
+
+# Weights drawn wider than BERT's 0.02, for the exactness tests: at 0.02 a tiny model's [CLS] hardly depends on the
+# text (cosine 0.99999 between unrelated sentences), so a wrong title, prompt or length would pass a test; at 0.5
+# unrelated sentences are ~0.9 apart (tests/test_st_checkpoints.py::test_these_checkpoints_tell_readings_apart).
+@pytest.fixture(scope="session")
+def sensitive_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny BERT with weights drawn wide, so that every token of the input moves [CLS]."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-bert-sensitive"), seed=2, initializer_range=0.5)
+
+
+@pytest.fixture(scope="session")
+def sensitive_distilbert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny DistilBERT with weights drawn wide, so that every token of the input moves [CLS]."""
+    return _save_tiny_distilbert(tmp_path_factory.mktemp("tiny-distilbert-sensitive"), seed=3, initializer_range=0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_st(sensitive_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
+    """``tiny_st(name, **reading)``: the sensitive tiny BERT saved by sentence-transformers itself as a checkpoint
     that reads it the given way (built once per name and session):
 
     ``pooling`` (a mode or a tuple of modes), ``include_prompt``, ``dense`` (a list of (out_features, activation,
@@ -122,12 +146,8 @@ def tiny_st(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
 
     built: dict[str, str] = {}
-    # Weights drawn wider than BERT's 0.02: at 0.02 a tiny model's [CLS] hardly depends on the text (cosine
-    # 0.99999 between unrelated sentences), so a wrong prompt or title would pass a test; at 0.5, ~0.9.
-    sensitive_bert = tmp_path_factory.mktemp("tiny-bert-sensitive")
-    _save_tiny_bert(sensitive_bert, seed=2, initializer_range=0.5)
     cased_bert = tmp_path_factory.mktemp("tiny-bert-cased")
-    for entry in sensitive_bert.iterdir():
+    for entry in Path(sensitive_bert).iterdir():
         if not entry.name.startswith("tokenizer"):
             (cased_bert / entry.name).symlink_to(entry)
     BertTokenizerFast.from_pretrained(str(minilm_dir()), do_lower_case=False).save_pretrained(cased_bert)

@@ -1,5 +1,8 @@
 """The embedders give the vectors of each model's own reference recipe, written out in plain transformers.
 
+The tiny models' weights are drawn wide (``sensitive_bert``, ``sensitive_distilbert``), so that a wrong title,
+segment or length would move the vectors past the tests' tolerance.
+
 SimLM model card: ``tokenizer(title, text_pair=passage, max_length=144, truncation=True)``, queries
 ``max_length=32``, ``last_hidden_state[:, 0]``, L2-normalised. TAS-B: DistilBERT, [CLS] of the last
 layer, queries 30 / passages 200 tokens, no normalisation.
@@ -73,9 +76,11 @@ def _title(document: Document) -> str:
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 32])
-def test_simlm_documents_match_the_model_card(tiny_bert: str, batch_size: int) -> None:
-    encode_passages, _ = _reference_simlm(tiny_bert)
-    embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", batch_size=batch_size, progress_bar=False)
+def test_simlm_documents_match_the_model_card(sensitive_bert: str, batch_size: int) -> None:
+    encode_passages, _ = _reference_simlm(sensitive_bert)
+    embedder = DualEncoderDocumentEmbedder(
+        model=sensitive_bert, recipe="simlm", batch_size=batch_size, progress_bar=False
+    )
     ours = np.array([d.embedding for d in embedder.run(DOCUMENTS)["documents"]])
     # The reference one document at a time (no padding) ...
     one_by_one = np.concatenate([encode_passages([_title(d)], [d.content]) for d in DOCUMENTS])
@@ -84,8 +89,8 @@ def test_simlm_documents_match_the_model_card(tiny_bert: str, batch_size: int) -
     _assert_same_vectors(ours, encode_passages([_title(d) for d in DOCUMENTS], [d.content for d in DOCUMENTS]))
 
 
-def test_simlm_pair_input_uses_token_types_and_truncates_to_144(tiny_bert: str) -> None:
-    embedder = DualEncoderDocumentEmbedder(model=tiny_bert, recipe="simlm", progress_bar=False)
+def test_simlm_pair_input_uses_token_types_and_truncates_to_144(sensitive_bert: str) -> None:
+    embedder = DualEncoderDocumentEmbedder(model=sensitive_bert, recipe="simlm", progress_bar=False)
     embedder.warm_up()
     assert "token_type_ids" in embedder.encoder.input_names
     from simlm_haystack.encoding import tokenize
@@ -97,19 +102,19 @@ def test_simlm_pair_input_uses_token_types_and_truncates_to_144(tiny_bert: str) 
     assert second[:3] == ["[CLS]", "-", "[SEP]"]  # a missing title becomes "-"
 
 
-def test_simlm_queries_match_the_model_card(tiny_bert: str) -> None:
-    _, encode_queries = _reference_simlm(tiny_bert)
-    embedder = DualEncoderTextEmbedder(model=tiny_bert, recipe="simlm")
+def test_simlm_queries_match_the_model_card(sensitive_bert: str) -> None:
+    _, encode_queries = _reference_simlm(sensitive_bert)
+    embedder = DualEncoderTextEmbedder(model=sensitive_bert, recipe="simlm")
     ours = np.array([embedder.run(query)["embedding"] for query in QUERIES])
     _assert_same_vectors(ours, encode_queries(QUERIES))
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("batch_size", [2, 32])
-def test_tas_b_documents_and_queries_match_the_reference(tiny_distilbert: str, batch_size: int) -> None:
-    encode = _reference_tas_b(tiny_distilbert)
+def test_tas_b_documents_and_queries_match_the_reference(sensitive_distilbert: str, batch_size: int) -> None:
+    encode = _reference_tas_b(sensitive_distilbert)
     documents = DualEncoderDocumentEmbedder(
-        model=tiny_distilbert, recipe="tas-b", batch_size=batch_size, progress_bar=False
+        model=sensitive_distilbert, recipe="tas-b", batch_size=batch_size, progress_bar=False
     ).run(DOCUMENTS)["documents"]
     texts = [f"{d.meta['title']} {d.content}" if d.meta.get("title") else d.content for d in DOCUMENTS]
     ours = np.array([d.embedding for d in documents])
@@ -117,7 +122,7 @@ def test_tas_b_documents_and_queries_match_the_reference(tiny_distilbert: str, b
     norms = np.linalg.norm(ours, axis=1)
     assert not np.allclose(norms, 1.0)  # TAS-B vectors are not normalised: dot product reads their length
 
-    queries = DualEncoderTextEmbedder(model=tiny_distilbert, recipe="tas-b")
+    queries = DualEncoderTextEmbedder(model=sensitive_distilbert, recipe="tas-b")
     _assert_same_vectors(np.array([queries.run(q)["embedding"] for q in QUERIES]), encode(QUERIES, 30))
 
 
