@@ -1,36 +1,22 @@
 """Where the benchmarks find their BEIR collection, and the parts of it they read.
 
-Every benchmark that reads SciFact takes the collection folder as ``--data`` (``scifact_eval.py``: as its
-positional argument), defaulting to ``../shared/data/scifact`` beside the repository root. The readers
-here are the package's own (:func:`simlm_haystack.corpus.read_documents`,
+Every benchmark that reads SciFact takes the collection folder as ``--data`` (``scifact_eval``: as its
+positional argument; :func:`benchmarks.common.add_data_argument`), defaulting to ``../shared/data/scifact``
+beside the repository root. The readers here are the package's own (:func:`simlm_haystack.corpus.read_documents`,
 :mod:`simlm_haystack.evaluation.data`), so a benchmark reads a collection as the library does.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 from haystack import Document
 
+from benchmarks.common import DEFAULT_DATA
 from simlm_haystack.corpus import read_documents
 from simlm_haystack.evaluation.data import qrels_file, read_qrels, read_queries
-
-#: ``../shared/data/scifact`` relative to the repository root (this file is ``<root>/benchmarks/collection.py``).
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
-DATA_HELP = "BEIR collection folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (default: %(default)s)"
-
-
-def add_data_argument(parser: argparse.ArgumentParser, *, positional: bool = False) -> None:
-    """Add the collection folder to ``parser``: ``--data``, or an optional positional ``data`` where a script
-    has always taken it that way; either way ``args.data``, a :class:`~pathlib.Path`, :data:`DEFAULT_DATA`
-    when not given."""
-    if positional:
-        parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
-    else:
-        parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=DATA_HELP)
 
 
 def corpus_file(data: Path = DEFAULT_DATA) -> Path:

@@ -1,7 +1,7 @@
 """Evaluate a saved checkpoint (its recipe read from its folder) on SciFact test, and on the dev draw of
-``train_scifact.py --dev-queries N``; for a fine-tuning run that trained but stopped before its evaluation.
+``benchmarks.train_scifact --dev-queries N``; for a fine-tuning run that trained but stopped before its evaluation.
 
-    .venv/bin/python benchmarks/evaluate_scifact_model.py /tmp/b12/runs/t00-ref/model --dev-queries 200 --out eval.json
+    .venv/bin/python -m benchmarks.evaluate_scifact_model /tmp/b12/runs/t00-ref/model --dev-queries 200 --out eval.json
 
 ``--data DIR`` reads another BEIR collection (default ``../shared/data/scifact``).
 """
@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collection import add_data_argument
-from train_scifact import Evaluation, load_average, machine, with_dev_split
-
+from benchmarks.common import add_data_argument, cpu_model, load_average
+from benchmarks.fine_tuning import Evaluation, with_dev_split
 from simlm_haystack.evaluation import load_beir
 
 
@@ -27,7 +24,7 @@ def main() -> None:
     parser.add_argument("model")
     add_data_argument(parser)
     parser.add_argument("--recipe", help="default: the one saved with the model")
-    parser.add_argument("--dev-queries", type=int, default=0, help="as train_scifact.py --dev-queries (0: test only)")
+    parser.add_argument("--dev-queries", type=int, default=0, help="as train_scifact --dev-queries (0: test only)")
     parser.add_argument("--out", type=Path, required=True)
     arguments = parser.parse_args()
     logging.getLogger("haystack").setLevel(logging.ERROR)
@@ -41,7 +38,7 @@ def main() -> None:
         "recipe": arguments.recipe,
         "data": str(arguments.data),
         "dev_queries": arguments.dev_queries,
-        "machine": machine(),
+        "machine": cpu_model(),
         "seconds": round(time.perf_counter() - started, 1),
         "load_average": [load_start, load_average()],
         "results": results,

@@ -1,12 +1,12 @@
 """sentence-transformers' trainer vs ours, from the same all-MiniLM-L6-v2, for the same wall-clock budget.
 
     .venv/bin/pip install datasets   # sentence-transformers' trainer needs it; nothing else here does
-    .venv/bin/python benchmarks/finetune_budget.py --budget-minutes 6 --output /tmp/finetune-budget
+    .venv/bin/python -m benchmarks.finetune_budget --budget-minutes 6 --output /tmp/finetune-budget
     # --data DIR: another BEIR collection with train and test qrels (default ../shared/data/scifact)
 
 Both fine-tune on SciFact train (809 queries) and are evaluated on SciFact test (300 queries) through
 our evaluator (embedded Qdrant, top 100, ir-measures); both are stopped by the same
-:class:`time_budget.TimeBudget` (time-based warm-up and linear decay, stop at the deadline). The
+:class:`benchmarks.time_budget.TimeBudget` (time-based warm-up and linear decay, stop at the deadline). The
 budget clock starts before the model is loaded and covers everything up to the saved model;
 evaluation is outside it.
 
@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,22 +38,26 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from datasets import Dataset
-from datasets.table import InMemoryTable
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.losses import MultipleNegativesRankingLoss
-
+from benchmarks.common import MODEL, add_data_argument, cpu_model, load_average
+from benchmarks.fine_tuning import CPU_TRAINING, Evaluation, mine
+from benchmarks.time_budget import TimeBudget
 from simlm_haystack.evaluation import load_beir
 from simlm_haystack.models import local_model_path
 from simlm_haystack.training import DualEncoderTrainingArguments, build_trainer, load_beir_training
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collection import add_data_argument
-from time_budget import TimeBudget
-from train_scifact import MODEL, Evaluation, load_average, machine, mine
-
 
 def train_sentence_transformers(collection, output: Path, options: argparse.Namespace) -> dict:
+    # Imported here: only this trainer needs datasets (not installed by the project's extras), so --help and
+    # `--trainers ours` run without it.
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
     started = time.perf_counter()
     deadline = started + 60 * options.budget_minutes
     model = SentenceTransformer(str(local_model_path(MODEL)), device="cpu")
@@ -79,11 +82,7 @@ def train_sentence_transformers(collection, output: Path, options: argparse.Name
         warmup_steps=0,
         batch_sampler="no_duplicates",
         seed=options.seed,
-        logging_steps=5,
-        save_strategy="no",
-        use_cpu=True,
-        report_to=[],
-        disable_tqdm=True,
+        **CPU_TRAINING,
     )
     loss = MultipleNegativesRankingLoss(model)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
@@ -124,11 +123,7 @@ def train_ours(collection, output: Path, options: argparse.Namespace) -> dict:
         warmup_steps=0,
         weight_decay=0.01,
         seed=options.seed,
-        logging_steps=5,
-        save_strategy="no",
-        use_cpu=True,
-        report_to=[],
-        disable_tqdm=True,
+        **CPU_TRAINING,
     )
     trainer = build_trainer(MODEL, examples, args, recipe=options.ours_recipe)
     trainer.add_callback(TimeBudget(deadline, warmup=options.warmup))
@@ -178,7 +173,7 @@ def main() -> None:
         output = options.output / f"{options.label}-{name}"
         entry = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
+            "machine": cpu_model(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "data": str(options.data),

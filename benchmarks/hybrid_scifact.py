@@ -1,6 +1,6 @@
 """Dense, BM25 and hybrid retrieval quality on a BEIR collection through the real pipeline (issue 18).
 
-    .venv/bin/python benchmarks/hybrid_scifact.py [--data ../shared/data/scifact] \
+    .venv/bin/python -m benchmarks.hybrid_scifact [--data ../shared/data/scifact] \
         [--model sentence-transformers/all-MiniLM-L6-v2 --recipe minilm] --out benchmarks/results/hybrid_scifact.json
 
 The corpus is indexed once, with the model's dense vectors and BM25 sparse vectors (fastembed's
@@ -22,9 +22,7 @@ better of its two inputs (the strongest baseline a user has for free).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +32,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
-from collection import add_data_argument
-from speed_onnx_documents import machine
-
+from benchmarks.common import MODEL, add_data_argument, command_line, machine, read_results, result_file, write_results
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder
 from simlm_haystack.evaluation import evaluate, load_beir
 from simlm_haystack.stores import edge_document_store, qdrant_document_store
 from simlm_haystack.stores.fusion import HybridSearch
 
-RESULTS = Path(__file__).resolve().parent / "results" / "hybrid_scifact.json"
+RESULTS = result_file("hybrid_scifact")
 MEASURES = ("nDCG@10", "RR@10", "R@100")
 
 #: name -> the fusion of a hybrid search (prefetch limit set from the command line).
@@ -58,7 +54,7 @@ FUSIONS: dict[str, dict[str, Any]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_argument(parser)
-    parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--model", default=MODEL)
     parser.add_argument("--recipe", default=None, help="the model's own when omitted")
     parser.add_argument("--label", default=None, help="the name of this model's rows (default: the model)")
     parser.add_argument("--split", default="test")
@@ -114,7 +110,7 @@ def main() -> None:
         row["nDCG@10_over_better_input"] = round(row["metrics"]["nDCG@10"] - best_input, 2)
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "benchmarks/hybrid_scifact.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "machine": machine(),
         "load_average_start": load_start,
         "load_average_end": os.getloadavg(),
@@ -128,10 +124,9 @@ def main() -> None:
         "documents": len(collection.documents),
         "rows": rows,
     }
-    results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    results = read_results(args.out)
     results[report["model"]] = report
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, results, indent=1)
     print(f"{'search':24s} {'nDCG@10':>8s} {'MRR@10':>8s} {'R@100':>8s} {'vs better input':>16s}")
     for label, row in rows.items():
         metrics = row["metrics"]

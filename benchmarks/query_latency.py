@@ -1,9 +1,9 @@
 """Query latency end to end: text in, top-10 documents out, one query at a time (issues 11, 17, 18).
 
-    .venv/bin/python benchmarks/query_latency.py --queries 300 [--data ../shared/data/scifact]
+    .venv/bin/python -m benchmarks.query_latency --queries 300 [--data ../shared/data/scifact]
 
 The collection's documents with their all-MiniLM-L6-v2 vectors (encoded once and cached by
-edge_scale.py's ``scifact_vectors``; the minilm recipe is the model's own reading) are written into
+:func:`benchmarks.collection_vectors.scifact_vectors`; the minilm recipe is the model's own reading) are written into
 each configuration's embedded store. Then the collection's test queries run one at a time, the
 configurations alternating query by query in one process, so that load bursts on a shared machine hit
 every configuration alike:
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,12 +48,20 @@ import numpy as np
 import torch
 from haystack import Pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collection import add_data_argument
-from edge_scale import MODEL, scifact_vectors, test_queries
-from speed_onnx_documents import machine
+from benchmarks.collection import test_queries
+from benchmarks.collection_vectors import scifact_vectors
+from benchmarks.common import (
+    MODEL,
+    MODEL_DIMENSION,
+    add_data_argument,
+    command_line,
+    latency_summary,
+    machine,
+    result_file,
+    write_results,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results" / "query_latency.json"
+RESULTS = result_file("query_latency")
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
         from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
         from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-        store = QdrantDocumentStore(path=path, index="scifact", embedding_dim=384, similarity="cosine")
+        store = QdrantDocumentStore(path=path, index="scifact", embedding_dim=MODEL_DIMENSION, similarity="cosine")
         store.write_documents([replace(document, sparse_embedding=None) for document in documents])
         pipeline = Pipeline()
         pipeline.add_component("text_embedder", SentenceTransformersTextEmbedder(model=model, progress_bar=False))
@@ -146,14 +153,6 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
     pipeline.warm_up()
     return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store
-
-
-def summary(milliseconds: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(float(np.percentile(milliseconds, 50)), 2),
-        "p99_ms": round(float(np.percentile(milliseconds, 99)), 2),
-        "mean_ms": round(float(np.mean(milliseconds)), 2),
-    }
 
 
 def main() -> None:
@@ -192,7 +191,7 @@ def main() -> None:
 
     results: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M+00:00"),
-        "command": "benchmarks/query_latency.py " + " ".join(sys.argv[1:]),
+        "command": command_line(),
         "machine": machine(),
         "torch_threads": torch.get_num_threads(),
         "load_average_start": load_start,
@@ -202,16 +201,15 @@ def main() -> None:
         "documents": len(documents),
         "configurations": {},
     }
-    reference = summary(milliseconds[names[0]])
+    reference = latency_summary(milliseconds[names[0]], digits=2)
     for name in names:
-        figures = summary(milliseconds[name])
+        figures = latency_summary(milliseconds[name], digits=2)
         same = [len(set(ours) & set(peer)) / 10 for ours, peer in zip(top10[name], top10[names[0]], strict=True)]
         figures["p50_ratio_to_" + names[0]] = round(figures["p50_ms"] / reference["p50_ms"], 3)
         figures["top10_overlap_with_" + names[0]] = round(float(np.mean(same)), 4)
         results["configurations"][name] = figures
         print(f"{name:40s} {json.dumps(figures)}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, results, indent=1)
     flags = json.dumps(results["machine"]["cpuinfo_flags"])
     print(f"machine: {flags}; load {load_start} -> {results['load_average_end']}")
 

@@ -14,8 +14,8 @@ Then the writes alone, with random vectors (no encoding): Edge and local mode wr
 and through the one writer actor that holds an embedded collection for the Ray workers (``--write-documents``,
 default the whole corpus), to show how far writing is from being the bottleneck.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/ray_indexing.py               # torch; --backend onnx-int8 too
-    PYTHONPATH=. .venv/bin/python benchmarks/ray_indexing.py --documents 5183   # the whole corpus (long)
+    .venv/bin/python -m benchmarks.ray_indexing               # torch; --backend onnx-int8 too
+    .venv/bin/python -m benchmarks.ray_indexing --documents 5183   # the whole corpus (long)
 
 Results go to ``benchmarks/results/ray_indexing.json``, one entry per backend.
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import zlib
@@ -35,21 +34,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from collection import add_data_argument, corpus_documents
 from haystack.document_stores.types import DuplicatePolicy
-from speed_onnx_documents import machine
 
+from benchmarks.collection import corpus_documents
+from benchmarks.common import (
+    MODEL,
+    MODEL_DIMENSION,
+    add_data_argument,
+    command_line,
+    load_average,
+    machine,
+    read_results,
+    result_file,
+    write_results,
+)
 from simlm_haystack import DualEncoderDocumentEmbedder, edge_document_store, index_documents, qdrant_document_store
 from simlm_haystack.models import local_model_path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "ray_indexing.json"
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+RESULTS = result_file("ray_indexing")
 BACKENDS = {"torch": {"backend": "torch", "precision": "exact"}, "onnx-int8": {"backend": "onnx", "precision": "int8"}}
-DIM = 384
-
-
-def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
 
 
 def make_store(engine: str, embedder: Any, directory: str) -> Any:
@@ -130,7 +133,7 @@ def run_ray(embedder: Any, corpus: Path, engine: str, workers: int, chunk_size: 
 
 
 def vector_for(document_id: str) -> list[float]:
-    vector = np.random.default_rng(zlib.crc32(document_id.encode())).standard_normal(DIM).astype(np.float32)
+    vector = np.random.default_rng(zlib.crc32(document_id.encode())).standard_normal(MODEL_DIMENSION).astype(np.float32)
     return (vector / np.linalg.norm(vector)).tolist()
 
 
@@ -182,7 +185,7 @@ def main() -> None:
 
     documents = corpus_documents(args.data, args.documents)
     embedder = DualEncoderDocumentEmbedder(
-        model=str(local_model_path(MINILM)),
+        model=str(local_model_path(MODEL)),
         recipe="minilm",
         local_files_only=True,
         progress_bar=False,
@@ -191,9 +194,9 @@ def main() -> None:
     embedder.warm_up()  # loaded (and, for onnx, exported) once, outside every timing
     result: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M+00:00"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "machine": machine(),
-        "model": MINILM,
+        "model": MODEL,
         "recipe": "minilm",
         **BACKENDS[args.backend],
         "documents": len(documents),
@@ -229,9 +232,9 @@ def main() -> None:
     result["ratios_to_index_documents_edge"] = {
         key: round(run["docs_per_s"] / baseline, 3) for key, run in result["ray"].items()
     }
-    stored = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    stored = read_results(RESULTS)
     stored[args.backend] = result
-    RESULTS.write_text(json.dumps(stored, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, stored)
     print(f"Wrote {RESULTS}")
 
 

@@ -5,7 +5,7 @@ Reproduces the published MTEB nDCG@10 of all-MiniLM-L6-v2 on SciFact (64.51) wit
 SimLM recipe (CLS, (title, text) pair, 32/144 tokens) and the TAS-B recipe (CLS, raw dot product,
 30/200 tokens): what wrong pooling and lengths cost, and the trainer's starting point.
 
-    .venv/bin/python benchmarks/scifact_eval.py [COLLECTION] --out benchmarks/results/scifact_eval.json
+    .venv/bin/python -m benchmarks.scifact_eval [COLLECTION] --out benchmarks/results/scifact_eval.json
 
 ``COLLECTION`` is a BEIR folder, ``../shared/data/scifact`` (beside the repository root) unless given.
 
@@ -18,32 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from collection import add_data_argument
-
+from benchmarks.common import MODEL, add_data_argument, command_line, cpu_model, result_file, usable_cores
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
 from simlm_haystack.evaluation import evaluate, format_table, load_beir
 
-REPO = Path(__file__).resolve().parent.parent
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: MTEB leaderboard, all-MiniLM-L6-v2, SciFact (BEIR test split), nDCG@10.
 PUBLISHED_NDCG_AT_10 = 64.51
 TOLERANCE = 0.1
-
-
-def _cpu() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def main() -> int:
@@ -55,7 +41,7 @@ def main() -> int:
     parser.add_argument("--top-k", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--qdrant-path", default=str(Path(tempfile.gettempdir()) / "simlm-haystack-scifact-qdrant"))
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scifact_eval.json"))
+    parser.add_argument("--out", default=str(result_file("scifact_eval")))
     parser.add_argument("--reindex", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -63,8 +49,8 @@ def main() -> int:
     collection = load_beir(args.data, splits=[args.split])
     report: dict = {
         "what": "BEIR SciFact retrieval quality through index_documents + QdrantEmbeddingRetriever (embedded Qdrant)",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpu": _cpu(), "cores_available": len(os.sched_getaffinity(0))},
+        "command": command_line(),
+        "machine": {"cpu": cpu_model(), "cores_available": usable_cores()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "published_mteb_ndcg_at_10": PUBLISHED_NDCG_AT_10,
         "results": {},

@@ -1,21 +1,23 @@
 """Draws benchmarks/speed_cpu.png (speed_documents, speed_roofline) and benchmarks/engines.png
 (issue 11: query_latency, edge_scale, speed_onnx_documents) from the results files.
 
-.venv/bin/python benchmarks/speed_chart.py
+.venv/bin/python -m benchmarks.speed_chart
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import matplotlib
 
+from benchmarks.common import RESULTS
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 
 
 def bars(axis: plt.Axes, labels: list[str], values: list[float], colours: list[str], title: str) -> None:
@@ -122,4 +124,5 @@ def engines_chart() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help says what it draws
     main()

@@ -4,7 +4,7 @@ Same offline all-MiniLM-L6-v2 checkpoint, same recipe (mean pooling, 256 tokens,
 same SciFact documents, progress bars off. Competitors alternate in one process, so the load the
 other tenants of this machine put on it hits all of them alike; medians and ratios are reported.
 
-    .venv/bin/python benchmarks/speed_documents.py --docs 2000 --rounds 3   # --data DIR: another BEIR collection
+    .venv/bin/python -m benchmarks.speed_documents --docs 2000 --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,38 +20,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from collection import add_data_argument, corpus_documents
 from haystack import Document
-from haystack_integrations.components.embedders.sentence_transformers import SentenceTransformersDocumentEmbedder
 
+from benchmarks.collection import corpus_documents
+from benchmarks.common import (
+    MODEL,
+    add_data_argument,
+    cpu_model,
+    result_file,
+    uptime,
+    usable_cores,
+    write_results,
+)
+from benchmarks.peers import peer_document_embedder, unit_vectors
 from simlm_haystack import DualEncoderDocumentEmbedder
 from simlm_haystack.fast import native_bf16
 from simlm_haystack.models import local_model_path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "speed_documents.json"
+RESULTS = result_file("speed_documents")
 
 
-def vectors(documents: list[Document]) -> np.ndarray:
-    array = np.asarray([document.embedding for document in documents], dtype=np.float32)
-    return array / np.linalg.norm(array, axis=1, keepdims=True)
-
-
-def peer_document_embedder(model: str, batch_size: int) -> SentenceTransformersDocumentEmbedder:
-    """The peer as a user would set it up for title + text documents (warmed up)."""
-    peer = SentenceTransformersDocumentEmbedder(
-        model=model, meta_fields_to_embed=["title"], embedding_separator=" ", progress_bar=False,
-        batch_size=batch_size,
-    )  # fmt: skip
-    peer.warm_up()
-    return peer
-
-
-def machine() -> dict[str, object]:
-    model_name = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((line.split(":", 1)[1].strip() for line in model_name.splitlines() if "Model name" in line), "?")
+def machine_with_torch() -> dict[str, object]:
     return {
-        "cpu": name,
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(),
+        "usable_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "native_bf16": native_bf16(),
@@ -70,7 +61,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
+    model = local_model_path(MODEL)
     documents = corpus_documents(args.data, args.docs)
     peer = peer_document_embedder(model, args.batch_size)
     competitors: dict[str, Callable[[list[Document]], list[Document]]] = {"peer": lambda d: peer.run(d)["documents"]}
@@ -90,12 +81,12 @@ def main() -> None:
             start = time.perf_counter()
             embedded = run(documents)
             seconds[name].append(time.perf_counter() - start)
-            outputs[name] = vectors(embedded)
+            outputs[name] = unit_vectors(embedded)
         print(f"round {round_number + 1}: " + ", ".join(f"{n} {s[-1]:.1f}s" for n, s in seconds.items()), flush=True)
 
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "machine": machine(),
+        "machine": machine_with_torch(),
         "data": str(args.data),
         "docs": len(documents),
         "rounds": args.rounds,
@@ -127,7 +118,7 @@ def main() -> None:
                 start = time.perf_counter()
                 embedded = run(subset)
                 rates[name].append(len(subset) / (time.perf_counter() - start))
-                outputs[name + "_subset"] = vectors(embedded)
+                outputs[name + "_subset"] = unit_vectors(embedded)
         cosine = (outputs["bf16_subset"] * outputs["exact_subset"]).sum(axis=1)
         results["bf16_subset"] = {
             "docs": len(subset),
@@ -136,9 +127,8 @@ def main() -> None:
             "ratio_bf16_to_exact": statistics.median(rates["bf16"]) / statistics.median(rates["exact"]),
             "min_cosine_bf16_to_exact": float(cosine.min()),
         }
-    results["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    results["uptime"] = uptime()
+    write_results(args.out, results)
     print(json.dumps(results, indent=2))
 
 

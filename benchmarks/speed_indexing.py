@@ -6,18 +6,16 @@ of 1,024, resumable checks included) with an embedder stand-in that attaches the
 ``DocumentWriter(document_store=store)`` with default settings, given the whole list as a pipeline
 would. Each run is a fresh child process, alternating, so peak RSS (ru_maxrss) is per writer.
 
-    .venv/bin/python benchmarks/speed_indexing.py --rounds 3   # --data DIR: another BEIR collection
+    .venv/bin/python -m benchmarks.speed_indexing --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import zlib
@@ -26,16 +24,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from collection import add_data_argument, iter_corpus
 from haystack import Document, component
 
-RESULTS = Path(__file__).resolve().parent / "results" / "speed_indexing.json"
-DIM = 384
+from benchmarks.collection import iter_corpus
+from benchmarks.common import (
+    MODEL_DIMENSION,
+    add_data_argument,
+    child_environment,
+    module_command,
+    result_file,
+    uptime,
+    usable_cores,
+    write_results,
+)
+
+RESULTS = result_file("speed_indexing")
 
 
 def vector_for(document_id: str) -> list[float]:
     """A fixed random unit vector per document, made when needed (nothing precomputed stays in memory)."""
-    vector = np.random.default_rng(zlib.crc32(document_id.encode())).standard_normal(DIM).astype(np.float32)
+    vector = np.random.default_rng(zlib.crc32(document_id.encode())).standard_normal(MODEL_DIMENSION).astype(np.float32)
     return (vector / np.linalg.norm(vector)).tolist()
 
 
@@ -55,7 +63,7 @@ def child(writer: str, data: Path) -> None:
 
     baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as directory:
-        store = qdrant_document_store("minilm", embedding_dim=DIM, path=directory, index="scifact")
+        store = qdrant_document_store("minilm", embedding_dim=MODEL_DIMENSION, path=directory, index="scifact")
         start = time.perf_counter()
         if writer == "ours":
             written = index_documents(iter_corpus(data), PrecomputedEmbedder(), store, progress_bar=False)
@@ -83,7 +91,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for writer in runs:
             output = subprocess.run(
-                [sys.executable, __file__, "--child", writer, "--data", str(args.data)],
+                [*module_command("benchmarks.speed_indexing"), "--child", writer, "--data", str(args.data)],
+                env=child_environment(),
                 capture_output=True,
                 text=True,
                 check=True,
@@ -92,7 +101,7 @@ def main() -> None:
             print(writer, runs[writer][-1], flush=True)
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "usable_cores": usable_cores(),
         "data": str(args.data),
         "rounds": args.rounds,
         "writers": {
@@ -104,12 +113,11 @@ def main() -> None:
             }
             for writer, values in runs.items()
         },
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "uptime": uptime(),
     }
     ours, peer = results["writers"]["ours"], results["writers"]["haystack"]
     results["ratio_docs_per_s_ours_to_haystack"] = ours["docs_per_s_median"] / peer["docs_per_s_median"]
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, results)
     print(json.dumps(results, indent=2))
 
 

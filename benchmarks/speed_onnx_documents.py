@@ -15,7 +15,7 @@ Three parts, each optional (``--parts``):
 * ``ndcg``: SciFact test nDCG@10 of each graph backend through ``simlm_haystack.evaluation.evaluate``
   (the whole corpus encoded by the backend into an in-memory Qdrant collection, queries by the same backend).
 
-    .venv/bin/python benchmarks/speed_onnx_documents.py --docs 1000 --rounds 3 --parts documents queries ndcg
+    .venv/bin/python -m benchmarks.speed_onnx_documents --docs 1000 --rounds 3 --parts documents queries ndcg
 
 ``--data DIR`` reads another BEIR collection (default ``../shared/data/scifact``).
 """
@@ -23,35 +23,40 @@ Three parts, each optional (``--parts``):
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from collection import add_data_argument, corpus_documents
 from haystack import Document
 from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersTextEmbedder,
 )
-from speed_documents import peer_document_embedder
-from speed_documents import vectors as vectors_of
 
+from benchmarks.collection import corpus_documents
+from benchmarks.common import (
+    MODEL,
+    add_data_argument,
+    command_line,
+    machine,
+    percentile,
+    read_results,
+    result_file,
+    write_results,
+)
+from benchmarks.peers import peer_document_embedder, unit_vectors
 from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
-from simlm_haystack.backends import cpu_threads
 from simlm_haystack.backends.onnx import INT8_SETTINGS
 from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.evaluation import evaluate, load_beir
 from simlm_haystack.models import load_model, local_model_path
 from simlm_haystack.recipes import get_recipe
 
-RESULTS = Path(__file__).resolve().parent / "results" / "speed_onnx_documents.json"
+RESULTS = result_file("speed_onnx_documents")
 #: name -> (backend, precision) of our DualEncoder.
 MODES: dict[str, tuple[str, str]] = {
     "torch": ("torch", "exact"),
@@ -60,33 +65,6 @@ MODES: dict[str, tuple[str, str]] = {
     "onnx-int8": ("onnx", "int8"),
     "openvino": ("openvino", "exact"),
 }
-FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "amx_int8")
-
-
-def machine() -> dict[str, object]:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line), "?")
-    flags = set(Path("/proc/cpuinfo").read_text().split())
-    return {
-        "cpu": name,
-        "usable_cores": cpu_threads(),
-        "cpuinfo_flags": {flag: flag in flags for flag in FLAGS},
-        "versions": {
-            package: importlib.metadata.version(package)
-            for package in (
-                "torch",
-                "transformers",
-                "onnxruntime",
-                "openvino",
-                "sentence-transformers",
-                "sentence-transformers-haystack",
-            )
-        },
-    }
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def document_embedder(encoder: DualEncoder, batch_size: int) -> DualEncoderDocumentEmbedder:
@@ -131,7 +109,7 @@ def part_documents(args: argparse.Namespace, model: str, encoders: dict[str, Dua
                 embedded = competitors[name](chunk)
                 took[name] = time.perf_counter() - start
                 if round_number == 0:
-                    vectors[name].append(vectors_of(embedded))
+                    vectors[name].append(unit_vectors(embedded))
             for name in names:
                 spent[name] += took[name]
                 chunk_ratios[name].append(took["peer"] / took[name])
@@ -236,7 +214,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="updated part by part if it exists")
     args = parser.parse_args()
 
-    model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
+    model = local_model_path(MODEL)
     loaded, recipe = load_model(model), get_recipe("minilm")
     wanted = set(args.document_modes) | set(args.query_modes) | set(args.ndcg_modes)
     encoders = {
@@ -244,9 +222,9 @@ def main() -> None:
         for name, (backend, precision) in MODES.items()
         if name in wanted
     }
-    results: dict[str, object] = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    results: dict[str, object] = read_results(args.out)
     results.setdefault("commands", []).append(  # type: ignore[union-attr]
-        {"command": " ".join([Path(sys.executable).name, *sys.argv]), "parts": args.parts, "data": str(args.data)}
+        {"command": command_line(), "parts": args.parts, "data": str(args.data)}
     )
     results["machine"] = machine()
     if "documents" in args.parts:
@@ -255,8 +233,7 @@ def main() -> None:
         results["queries"] = part_queries(args, model, encoders)
     if "ndcg" in args.parts:  # mode by mode: a mode measured again replaces only its own entry
         results["ndcg"] = {**results.get("ndcg", {}), **part_ndcg(args, encoders)}  # type: ignore[dict-item]
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(args.out, results)
     print(json.dumps(results, indent=2))
 
 

@@ -2,38 +2,41 @@
 
 The SciFact corpus (5,183 documents) is written to embedded Qdrant with random unit vectors of the
 model's size (searching costs the same whatever the vectors are; encoding the corpus is measured in
-speed_documents.py). Then each SciFact query runs alone: the text embedder (all-MiniLM-L6-v2,
+benchmarks.speed_documents). Then each SciFact query runs alone: the text embedder (all-MiniLM-L6-v2,
 minilm recipe) and a Qdrant top-10 search. The embedder alone is timed too, to split the cost.
 The modes alternate query by query in one process (``exact`` and ``fast``: one intra-op thread
 for a single text).
 
-    .venv/bin/python benchmarks/speed_query.py --queries 300   # --data DIR: another BEIR collection
+    .venv/bin/python -m benchmarks.speed_query --queries 300   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import torch
-from collection import add_data_argument, all_queries, corpus_documents
 
+from benchmarks.collection import all_queries, corpus_documents
+from benchmarks.common import (
+    MODEL,
+    MODEL_DIMENSION,
+    add_data_argument,
+    percentiles,
+    result_file,
+    uptime,
+    usable_cores,
+    write_results,
+)
 from simlm_haystack import DualEncoderTextEmbedder, build_query_pipeline, qdrant_document_store
 from simlm_haystack.models import local_model_path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "speed_query.json"
-
-
-def percentiles(milliseconds: list[float]) -> dict[str, float]:
-    return {"p50_ms": float(np.percentile(milliseconds, 50)), "p99_ms": float(np.percentile(milliseconds, 99))}
+RESULTS = result_file("speed_query")
 
 
 def main() -> None:
@@ -43,13 +46,13 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["exact", "fast"])
     args = parser.parse_args()
 
-    model = local_model_path("sentence-transformers/all-MiniLM-L6-v2")
+    model = local_model_path(MODEL)
     queries = all_queries(args.data)[: args.queries]
     with tempfile.TemporaryDirectory() as directory:
-        store = qdrant_document_store("minilm", embedding_dim=384, path=directory, index="scifact")
+        store = qdrant_document_store("minilm", embedding_dim=MODEL_DIMENSION, path=directory, index="scifact")
         rng = np.random.default_rng(0)
         documents = corpus_documents(args.data)
-        vectors = rng.standard_normal((len(documents), 384)).astype(np.float32)
+        vectors = rng.standard_normal((len(documents), MODEL_DIMENSION)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         store.write_documents(
             [replace(document, embedding=vector.tolist()) for document, vector in zip(documents, vectors, strict=True)]
@@ -79,7 +82,7 @@ def main() -> None:
 
     results = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "usable_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),
         "data": str(args.data),
         "corpus_documents": count,
@@ -89,10 +92,9 @@ def main() -> None:
             mode: {"end_to_end": percentiles(end_to_end[mode]), "text_embedder_only": percentiles(embedding_only[mode])}
             for mode in args.modes
         },
-        "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "uptime": uptime(),
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(RESULTS, results)
     print(json.dumps(results, indent=2))
 
 

@@ -5,31 +5,29 @@ measured in the same run, alternating with the model: the median fp32 and bf16 m
 this CPU on the model's own FFN shape, divided by the model's FLOPs per document (the full forward:
 every layer at every position; the [CLS]-only last layer does less, so it can pass 100%).
 
-    .venv/bin/python benchmarks/speed_roofline.py --docs 64 --rounds 3   # --data DIR: another BEIR collection
+    .venv/bin/python -m benchmarks.speed_roofline --docs 64 --rounds 3   # --data DIR: another BEIR collection
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import torch
-from collection import add_data_argument, iter_corpus
 from transformers import AutoTokenizer, BertConfig, BertModel
 
+from benchmarks.collection import iter_corpus
+from benchmarks.common import MODEL, add_data_argument, cpu_model, result_file, uptime, usable_cores, write_results
 from simlm_haystack.encoding import DualEncoder, tokenize
 from simlm_haystack.fast import native_bf16
 from simlm_haystack.models import load_model, local_model_path
 from simlm_haystack.recipes import get_recipe
 
-RESULTS = Path(__file__).resolve().parent / "results" / "speed_roofline.json"
+RESULTS = result_file("speed_roofline")
 
 
 def flops_per_document(config: BertConfig, length: int) -> float:
@@ -63,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     recipe = get_recipe("simlm")
-    tokenizer = AutoTokenizer.from_pretrained(local_model_path("sentence-transformers/all-MiniLM-L6-v2"))
+    tokenizer = AutoTokenizer.from_pretrained(local_model_path(MODEL))
     titles, texts = [], []
     for document in iter_corpus(args.data):
         title, text = document.meta["title"], document.content
@@ -101,12 +99,8 @@ def main() -> None:
     roofline = {name: statistics.median(values) * 1e9 / flops for name, values in gflops.items()}
     results: dict[str, object] = {
         "date": datetime.now(UTC).isoformat(timespec="minutes"),
-        "cpu": next(
-            line.split(":", 1)[1].strip()
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-            if "Model name" in line
-        ),
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(),
+        "usable_cores": usable_cores(),
         "torch_threads": torch.get_num_threads(),
         "native_bf16": native_bf16(),
         "data": str(args.data),
@@ -139,9 +133,8 @@ def main() -> None:
             "fraction_of_fp32_roofline": rate / roofline["fp32"],
             "fraction_of_bf16_roofline": rate / roofline["bf16"],
         }
-    results["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    results["uptime"] = uptime()
+    write_results(RESULTS, results)
     print(json.dumps(results, indent=2))
 
 

@@ -54,3 +54,15 @@ class TimeBudget(TrainerCallback):
         if now + 0.5 * self.last_step >= self.deadline:
             control.should_training_stop = True
         return control
+
+
+class BudgetFromTrainStart(TimeBudget):
+    """:class:`TimeBudget` whose deadline is set when training begins (the checks before it are off the clock)."""
+
+    def __init__(self, seconds: float, warmup: float = 0.1) -> None:
+        super().__init__(deadline=0.0, warmup=warmup)
+        self.seconds = seconds
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.deadline = time.perf_counter() + self.seconds
+        return super().on_train_begin(args, state, control, **kwargs)

@@ -1,7 +1,7 @@
 """Fine-tune a checkpoint on SciFact train through a recipe (SimLM's by default); evaluate on SciFact test.
 
-    .venv/bin/python benchmarks/train_scifact.py --data ../shared/data/scifact --output /tmp/simlm-scifact
-    .venv/bin/python benchmarks/train_scifact.py --recipe minilm --output /tmp/minilm-scifact  # MiniLM's own reading
+    .venv/bin/python -m benchmarks.train_scifact --data ../shared/data/scifact --output /tmp/simlm-scifact
+    .venv/bin/python -m benchmarks.train_scifact --recipe minilm --output /tmp/minilm-scifact  # MiniLM's own reading
 
 1. Evaluate the starting model read through ``--recipe`` (default ``simlm``: [CLS], (title, text) pairs,
    32/144 tokens; ``minilm``: mean pooling, 256 tokens) on the test split through the evaluator (corpus
@@ -9,7 +9,7 @@
 2. Mine hard negatives for the train queries with the starting model from that same index.
 3. Fine-tune with InfoNCE over in-batch and mined negatives (``--temperature``: the recipe's, 0.02
    for ``simlm`` and 0.05 for ``minilm``, unless given), for ``--epochs``, or for a wall-clock
-   ``--budget-minutes`` (``time_budget.py``).
+   ``--budget-minutes`` (:mod:`benchmarks.time_budget`).
 4. Evaluate the fine-tuned output directory on the test split through the embedders, which read its
    saved recipe. Prints a table and writes ``benchmark.json`` in the output directory.
 
@@ -24,130 +24,22 @@ chosen on it rather than on test.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import os
 import platform
-import random
-import subprocess
-import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from simlm_haystack import DualEncoderDocumentEmbedder, DualEncoderTextEmbedder, qdrant_document_store
-from simlm_haystack.evaluation import BeirCollection, evaluate, load_beir
-from simlm_haystack.training import (
-    LOSSES,
-    DualEncoderTrainingArguments,
-    build_trainer,
-    load_beir_training,
-    load_training_jsonl,
-    mine_hard_negatives,
-    save_training_jsonl,
-)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from collection import add_data_argument
-from time_budget import TimeBudget
-
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-MEASURES = ("nDCG@10", "RR@10", "R@100")
-DEV_SEED = 1234  # the dev draw does not move with --seed
-
-
-def machine() -> str:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return lscpu.split("Model name:")[-1].splitlines()[0].strip() if "Model name:" in lscpu else platform.processor()
-
-
-def load_average() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
-
-
-def with_dev_split(collection: BeirCollection, size: int) -> BeirCollection:
-    """``size`` train queries moved to a ``dev`` split (a fixed random draw)."""
-    if not size:
-        return collection
-    train = collection.split("train")
-    dev_ids = set(random.Random(DEV_SEED).sample(sorted(train), size))
-    qrels = dict(collection.qrels)
-    qrels["train"] = {query: judged for query, judged in train.items() if query not in dev_ids}
-    qrels["dev"] = {query: judged for query, judged in train.items() if query in dev_ids}
-    return replace(collection, qrels=qrels)
-
-
-class Evaluation:
-    """One model's corpus index (embedded Qdrant under ``cache``, or in memory) and its evaluations."""
-
-    def __init__(self, model: str, recipe: str | None, cache: Path | None, precision: str) -> None:
-        self.document_embedder = DualEncoderDocumentEmbedder(
-            model=model, recipe=recipe, precision=precision, progress_bar=False
-        )
-        self.text_embedder = DualEncoderTextEmbedder(model=model, recipe=recipe, precision=precision)
-        if cache is None:
-            self.store = qdrant_document_store(self.document_embedder, location=":memory:")
-        else:
-            index = (
-                "m"
-                + hashlib.blake2b(
-                    str(Path(model).resolve() if Path(model).exists() else model).encode(), digest_size=8
-                ).hexdigest()
-            )
-            self.store = qdrant_document_store(self.document_embedder, path=str(cache / "qdrant"), index=index)
-        self.fingerprint = ""
-
-    def run(self, collection: BeirCollection, splits: list[str]) -> dict[str, dict]:
-        """Metrics (percent), timings and the load average of each split; the corpus is encoded at most once."""
-        results = {}
-        for split in splits:
-            load_before = load_average()
-            result = evaluate(
-                self.document_embedder,
-                self.text_embedder,
-                self.store,
-                collection,
-                split,
-                top_k=100,
-                measures=MEASURES,
-                progress_bar=False,
-            )
-            self.fingerprint = result.fingerprint
-            results[split] = {
-                "metrics": {name: round(100 * value, 3) for name, value in result.metrics.items()},
-                "queries": result.counts["queries"],
-                "timings": result.timings,
-                "reused_index": result.reused_index,
-                "load_average": [load_before, load_average()],
-            }
-            print(f"{self.document_embedder.model} {split}: {json.dumps(results[split]['metrics'])}", flush=True)
-        return results
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def mine(evaluation: Evaluation, collection: BeirCollection, ranks: tuple[int, int], cache: Path | None, out: Path):
-    """The starting model's hard negatives for every train query (cached by fingerprint and ranks)."""
-    cached = cache / f"mined-{evaluation.fingerprint}-{ranks[0]}-{ranks[1]}.jsonl" if cache else None
-    if cached is not None and cached.is_file():
-        return load_training_jsonl(cached), True
-    examples = load_beir_training(collection, split="train")
-    mined = mine_hard_negatives(
-        evaluation.document_embedder,
-        evaluation.text_embedder,
-        evaluation.store,
-        examples,
-        collection.documents,
-        ranks=ranks,
-    )
-    save_training_jsonl(mined, cached or out)
-    return load_training_jsonl(cached or out), False  # what a user would train from
+from benchmarks.common import MODEL, add_data_argument, cpu_model, load_average
+from benchmarks.fine_tuning import CPU_TRAINING, Evaluation, mine, with_dev_split
+from benchmarks.time_budget import TimeBudget
+from simlm_haystack.evaluation import load_beir
+from simlm_haystack.training import LOSSES, DualEncoderTrainingArguments, build_trainer, load_training_jsonl
 
 
 def main() -> None:
@@ -183,7 +75,7 @@ def main() -> None:
     splits = ["test", "dev"] if arguments.dev_queries else ["test"]
     report: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "arguments": {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()},
@@ -223,11 +115,7 @@ def main() -> None:
         lr_scheduler_type="constant" if budget else "linear",
         weight_decay=0.01,
         seed=arguments.seed,
-        logging_steps=5,
-        save_strategy="no",
-        use_cpu=True,
-        report_to=[],
-        disable_tqdm=True,
+        **CPU_TRAINING,
     )
     report["load_average"]["train_start"] = load_average()
     train_started = time.perf_counter()
