@@ -60,7 +60,7 @@ MIN_COSINE = 0.99999
 #: produces a kept MatMul's input, nearest first). On MiniLM that is 30 of the 36 weight MatMuls. Also
 #: keeping the attention output projection (fed by MatMul -> Transpose -> Reshape) in fp32 costs 8-9% of a
 #: query's forward pass for no measurable quality: SciFact nDCG@10 within 0.3 of exact either way
-#: (BENCHMARKS.md, benchmarks/query_forward.py), while quantising the feed-forward output moves it by
+#: (BENCHMARKS.md, benchmarks.query_forward), while quantising the feed-forward output moves it by
 #: 0.4-0.6.
 INT8_SETTINGS: dict[str, Any] = {
     "per_channel": True,
