@@ -300,7 +300,7 @@ def test_store_input_checks(tiny_bert: str) -> None:
 def test_server_gets_the_api_key_from_the_environment(tiny_bert: str, monkeypatch: pytest.MonkeyPatch) -> None:
     embeddings = DualEncoderEmbeddings(model=tiny_bert, recipe="simlm")
     monkeypatch.setenv("QDRANT_API_KEY", "key-from-env")
-    with mock.patch("simlm_haystack.langchain.vectorstore.QdrantClient") as client_class:
+    with mock.patch("simlm_haystack.langchain.client.QdrantClient") as client_class:
         DualEncoderQdrantVectorStore.from_existing_collection(
             "docs", embeddings, url="https://cluster.example:6333", validate_collection_config=False
         )

@@ -15,12 +15,9 @@ except ImportError as error:
     ) from error
 
 from simlm_haystack.langchain.embeddings import DualEncoderEmbeddings
+from simlm_haystack.langchain.layout import HAYSTACK_HYBRID_LAYOUT, HAYSTACK_LAYOUT
 from simlm_haystack.langchain.sparse import BM25SparseEmbeddings
-from simlm_haystack.langchain.vectorstore import (
-    HAYSTACK_HYBRID_LAYOUT,
-    HAYSTACK_LAYOUT,
-    DualEncoderQdrantVectorStore,
-)
+from simlm_haystack.langchain.vectorstore import DualEncoderQdrantVectorStore
 
 __all__ = [
     "HAYSTACK_HYBRID_LAYOUT",
