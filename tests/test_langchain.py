@@ -477,3 +477,14 @@ def test_package_imports_without_langchain() -> None:
         "ImportError: simlm_haystack.langchain needs LangChain (langchain_core is not installed): "
         'pip install "simlm-haystack[langchain]"',
     ]
+
+
+def test_a_constructor_that_fails_closes_its_client(tiny_bert: str, tmp_path: Path) -> None:
+    """An embedded folder is locked while a client holds it: a failed from_texts must not keep it."""
+    embeddings = DualEncoderEmbeddings(model=tiny_bert, recipe="simlm")
+    path = str(tmp_path / "qdrant")
+    with pytest.raises(TypeError, match="item 1 of texts is int"):
+        DualEncoderQdrantVectorStore.from_texts(["a", 3], embeddings, path=path, collection_name="docs")
+    store = DualEncoderQdrantVectorStore.from_texts(["a"], embeddings, path=path, collection_name="docs")
+    assert store.client.count("docs").count == 1
+    store.client.close()
