@@ -115,6 +115,7 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
     """The configuration's search (query text -> documents) and its store."""
     from simlm_haystack import DualEncoderRetriever, DualEncoderTextEmbedder, build_query_pipeline
     from simlm_haystack.stores import edge_document_store
+    from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
 
     configuration = CONFIGURATIONS[name]
     path = str(directory / name.replace(" ", "_"))
@@ -149,7 +150,7 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
         return lambda query: pipeline.run({"retriever": {"query": query}})["retriever"]["documents"], store
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", embedder)
-    pipeline.add_component("retriever", store.embedding_retriever(top_k=10))
+    pipeline.add_component("retriever", EdgeEmbeddingRetriever(document_store=store, top_k=10))
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
     pipeline.warm_up()
     return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store

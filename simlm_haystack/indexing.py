@@ -14,15 +14,13 @@ from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.pipelines import sparse_document_embedder, writer_identity
+from simlm_haystack.components.writing import already_written, write_setup
 from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.errors import SimlmHaystackError, StoreError
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
-from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval, check_retrieval
-from simlm_haystack.stores.identity import CollectionCheck
+from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
-from simlm_haystack.stores.support import store_support
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +30,6 @@ def document_chunks(documents: Iterable[Document], size: int) -> Iterator[list[D
     iterator = iter(documents)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _already_written(store: EmbeddingDocumentStore, documents: list[Document]) -> set[str]:
-    """Ids of ``documents`` whose content and meta are in the store already (their vectors need no work)."""
-    stored = {document.id: document for document in store.get_documents_by_id([d.id for d in documents])}
-    return {
-        document.id
-        for document in documents
-        if document.id in stored
-        and stored[document.id].content == document.content
-        and stored[document.id].meta == document.meta
-    }
 
 
 def _write_with_retries(
@@ -72,7 +58,8 @@ def index_documents(
 ) -> int:
     """Encode and write documents chunk by chunk, in bounded memory; resumable.
 
-    The same components as :func:`~simlm_haystack.components.pipelines.build_indexing_pipeline`
+    The same set-up (:func:`~simlm_haystack.components.writing.write_setup`) and components as
+    :func:`~simlm_haystack.components.pipelines.build_indexing_pipeline`
     (with ``retrieval="sparse"`` or ``"hybrid"``, BM25 sparse vectors are written beside the dense ones), run
     directly so that the caller's embedder (a component can belong to only one Pipeline) can be used again
     afterwards. Writes
@@ -90,19 +77,17 @@ def index_documents(
     {retrieval_settings}
     :returns: The number of documents written by this call (skipped ones not counted).
     """
-    check_retrieval(retrieval)
-    support = store_support(document_store)
-    sparse_embedder = None if retrieval == "dense" else sparse_document_embedder(document_embedder, bm25)
-    document_embedder.warm_up()
-    CollectionCheck(support.collection_identity(), writes=True, allow_other_encoder=allow_other_encoder).run(
-        writer_identity(document_embedder, sparse_embedder)
+    setup = write_setup(
+        document_embedder, document_store, retrieval=retrieval, bm25=bm25, allow_other_encoder=allow_other_encoder
     )
+    sparse_embedder = setup.sparse_embedder
+    setup.check_collection()
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
         for chunk in document_chunks(documents, chunk_size):
             try:
-                done = _already_written(document_store, chunk) if skip_existing else set()
+                done = already_written(document_store, chunk) if skip_existing else set()
                 todo = [document for document in chunk if document.id not in done]
                 if todo:
                     embedded = document_embedder.run(todo)["documents"]
@@ -124,5 +109,5 @@ def index_documents(
             progress.set_postfix(written=written, skipped=skipped, refresh=False)
     if skipped:
         logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
-    support.finish_writing()
+    setup.finish()
     return written

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -47,7 +48,12 @@ from simlm_haystack.corpus import read_documents, read_jsonl
 from simlm_haystack.errors import CollectionMismatchError, SettingsError
 from simlm_haystack.sparse import BM25Encoder
 from simlm_haystack.stores import EdgeDocumentStore, edge_document_store
-from simlm_haystack.stores.edge import EdgeEmbeddingRetriever, EdgeHybridRetriever, EdgeSparseEmbeddingRetriever
+from simlm_haystack.stores.edge import (
+    EdgeEmbeddingRetriever,
+    EdgeHybridRetriever,
+    EdgeSparseEmbeddingRetriever,
+    EdgeStoreSupport,
+)
 from simlm_haystack.stores.edge.collection import read_collection_file, write_collection_file
 from simlm_haystack.stores.fusion import HybridSearch
 from simlm_haystack.stores.push import push_collection
@@ -152,8 +158,8 @@ def test_sparse_embeddings_are_checked_before_anything_is_written() -> None:
         dense.write_documents([Document(id="s", sparse_embedding=SparseEmbedding(indices=[1], values=[1.0]))])
     assert dense.count_documents() == 0
     with pytest.raises(CollectionMismatchError, match="was not indexed with them"):
-        dense._query_by_sparse(SparseEmbedding(indices=[1], values=[1.0]))
-    for ask in (dense.sparse_retriever, dense.hybrid_retriever):
+        dense.sparse_retrieval(SparseEmbedding(indices=[1], values=[1.0]))
+    for ask in (store_support(dense).sparse_retriever, store_support(dense).hybrid_retriever):
         with pytest.raises(CollectionMismatchError, match=r"needs BM25 sparse vectors.*use_sparse_embeddings=True"):
             ask()
     with pytest.raises(CollectionMismatchError):
@@ -332,15 +338,15 @@ SEARCHES = [
 def test_hybrid_top_k_is_numpy_bm25_and_cosine_fused(
     scifact: Corpus, scifact_store: EdgeDocumentStore, search: HybridSearch, filters: dict | None
 ) -> None:
-    retriever = scifact_store.hybrid_retriever(top_k=10, filters=filters, search=search)
+    retriever = store_support(scifact_store).hybrid_retriever(top_k=10, filters=filters, search=search)
     assert retriever.search == search
     eligible = scifact.eligible(filters)
     candidates = search.candidates(10)
     for query_sparse, query_dense in scifact.queries:
         sparse_scores, dense_scores = scifact.bm25(query_sparse), scifact.dense @ query_dense
         # Each side's candidates, filtered (the sparse ones share a term with the query); ties in the engine's order.
-        sparse_found = scifact_store._query_by_sparse(query_sparse, filters=filters, top_k=candidates)
-        dense_found = scifact_store._query_by_embedding(query_dense.tolist(), filters=filters, top_k=candidates)
+        sparse_found = scifact_store.sparse_retrieval(query_sparse, filters=filters, top_k=candidates)
+        dense_found = scifact_store.embedding_retrieval(query_dense.tolist(), filters=filters, top_k=candidates)
         lists = [
             checked_ranking(sparse_found, sparse_scores, eligible & (sparse_scores > 0), candidates, scifact),
             checked_ranking(dense_found, dense_scores, eligible, candidates, scifact),
@@ -380,16 +386,16 @@ def test_sparse_scores_follow_deletes_and_overwrites_even_in_optimised_segments(
         for query, query_dense in now.queries[:10]:
             scores = now.bm25(query, alive)
             expected = {now.ids[i]: scores[i] for i in np.flatnonzero(alive & (scores > 0))}
-            assert_top_k(store._query_by_sparse(query, top_k=10), expected, 10, rtol=1e-5)
+            assert_top_k(store.sparse_retrieval(query, top_k=10), expected, 10, rtol=1e-5)
             dense_scores = now.dense @ query_dense
             lists = [
-                checked_ranking(store._query_by_sparse(query, top_k=30), scores, alive & (scores > 0), 30, now),
+                checked_ranking(store.sparse_retrieval(query, top_k=30), scores, alive & (scores > 0), 30, now),
                 checked_ranking(
-                    store._query_by_embedding(query_dense.tolist(), top_k=30), dense_scores, alive, 30, now
+                    store.embedding_retrieval(query_dense.tolist(), top_k=30), dense_scores, alive, 30, now
                 ),
             ]
             fused_scores = {now.ids[i]: value for i, value in fused(lists, [scores, dense_scores], search).items()}
-            got = store._query_hybrid(query_dense.tolist(), query, top_k=10, search=search)
+            got = store.hybrid_retrieval(query_dense.tolist(), query, top_k=10, search=search)
             assert_top_k(got, fused_scores, 10, rtol=1e-6)
 
     check()
@@ -416,7 +422,7 @@ def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scif
     # Equal fused scores (frequent with RRF) come in no fixed order, even between two calls: compared as results.
     assert_same_results(asyncio.run(hybrid.run_async(**arguments))["documents"], found, 5)
     # run's rrf_k / rrf_weights / top_k / filters override the settings, as QdrantHybridRetriever's do.
-    direct = scifact_store._query_hybrid(
+    direct = scifact_store.hybrid_retrieval(
         **arguments,
         filters=EVEN,
         top_k=3,
@@ -441,7 +447,7 @@ def test_retrievers_serialise_run_async_and_take_overrides(scifact: Corpus, scif
     ]
 
     support = store_support(scifact_store)
-    assert support is scifact_store
+    assert isinstance(support, EdgeStoreSupport) and support.document_store is scifact_store
     assert isinstance(support.sparse_retriever(top_k=3), EdgeSparseEmbeddingRetriever)
     default = support.hybrid_retriever()
     assert (default.fusion, default.rrf_k, default.prefetch_limit, default.rrf_weights) == ("dbsf", 60, 100, None)
@@ -503,10 +509,10 @@ def _compare_with_qdrant_haystack(edge_store: EdgeDocumentStore, server: QdrantD
     dense = QdrantEmbeddingRetriever(document_store=server, top_k=10)
     for query_sparse, query_dense in corpus.queries[:5]:
         assert_same_results(
-            edge_store._query_by_sparse(query_sparse), sparse.run(query_sparse_embedding=query_sparse)["documents"], 10
+            edge_store.sparse_retrieval(query_sparse), sparse.run(query_sparse_embedding=query_sparse)["documents"], 10
         )
         assert_same_results(
-            edge_store._query_by_embedding(query_dense.tolist()),
+            edge_store.embedding_retrieval(query_dense.tolist()),
             dense.run(query_embedding=query_dense.tolist())["documents"],
             10,
         )
@@ -734,13 +740,13 @@ def test_killed_hybrid_writer_resumes_without_loss_or_duplicates(tmp_path: Path)
     for text in ("topic 3 subject", "document 17", "subject 4 about"):
         query_sparse = sparse_embedding(encoder.encode_query(text))
         query_dense = np.random.default_rng(len(text)).standard_normal(8).tolist()
-        got = store._query_by_sparse(query_sparse, top_k=40)
-        assert_same_results(got, fresh._query_by_sparse(query_sparse, top_k=40), 40)
-        got = store._query_by_embedding(query_dense, top_k=40)
-        assert_same_results(got, fresh._query_by_embedding(query_dense, top_k=40), 40)
+        got = store.sparse_retrieval(query_sparse, top_k=40)
+        assert_same_results(got, fresh.sparse_retrieval(query_sparse, top_k=40), 40)
+        got = store.embedding_retrieval(query_dense, top_k=40)
+        assert_same_results(got, fresh.embedding_retrieval(query_dense, top_k=40), 40)
         search = HybridSearch(fusion="dbsf", prefetch_limit=40)
-        got = store._query_hybrid(query_dense, query_sparse, top_k=40, search=search)
-        assert_same_results(got, fresh._query_hybrid(query_dense, query_sparse, top_k=40, search=search), 40)
+        got = store.hybrid_retrieval(query_dense, query_sparse, top_k=40, search=search)
+        assert_same_results(got, fresh.hybrid_retrieval(query_dense, query_sparse, top_k=40, search=search), 40)
     store.close()
     fresh.close()
 
@@ -753,7 +759,7 @@ def test_collection_file_records_the_sparse_setting_and_recreating_keeps_it(tmp_
     store.delete_all_documents(recreate_index=True)
     assert store.count_documents() == 0
     store.write_documents([document])
-    assert [d.id for d in store._query_by_sparse(SparseEmbedding(indices=[7], values=[1.0]))] == ["a"]
+    assert [d.id for d in store.sparse_retrieval(SparseEmbedding(indices=[7], values=[1.0]))] == ["a"]
     store.close()
     assert json.loads((tmp_path / "h" / "collection.json").read_text()) == {
         "engine": "qdrant-edge",
@@ -761,3 +767,45 @@ def test_collection_file_records_the_sparse_setting_and_recreating_keeps_it(tmp_
         "similarity": "cosine",
         "use_sparse_embeddings": True,
     }
+
+
+def test_the_edge_and_the_server_hybrid_retrievers_take_the_same_run_overrides() -> None:
+    from simlm_haystack.stores import qdrant_document_store
+    from simlm_haystack.stores.fusion import RUN_OVERRIDES
+    from simlm_haystack.stores.qdrant_hybrid import QdrantHybridSearchRetriever
+
+    def run_parameters(cls: type) -> list[str]:
+        return list(inspect.signature(cls.run).parameters)
+
+    assert run_parameters(EdgeHybridRetriever) == run_parameters(QdrantHybridSearchRetriever)
+    assert set(RUN_OVERRIDES) <= set(run_parameters(EdgeHybridRetriever))
+    search = HybridSearch(fusion="rrf", rrf_k=60, prefetch_limit=20)
+    assert search.overridden() == search
+    assert search.overridden(rrf_k=2, rrf_weights=[1.0, 3.0]) == HybridSearch(
+        fusion="rrf", rrf_k=2, rrf_weights=(1.0, 3.0), prefetch_limit=20
+    )
+    with pytest.raises(SettingsError):
+        search.overridden(rrf_k=0)
+
+    # The server retriever (here on qdrant-client's local mode) applies a run's overrides: weighing the sparse
+    # side 0 leaves the dense ranking.
+    store = qdrant_document_store("simlm", embedding_dim=2, use_sparse_embeddings=True)
+    store.write_documents(
+        [
+            Document(
+                id=str(i),
+                content=str(i),
+                embedding=[1.0, float(i)],
+                sparse_embedding=SparseEmbedding(indices=[i % 3], values=[1.0]),
+            )
+            for i in range(6)
+        ]
+    )
+    support = store_support(store)
+    hybrid = support.retriever("hybrid", top_k=3, search=search)
+    assert isinstance(hybrid, QdrantHybridSearchRetriever)
+    query = {"query_embedding": [1.0, 2.0], "query_sparse_embedding": SparseEmbedding(indices=[1], values=[1.0])}
+    dense_only = hybrid.run(**query, rrf_k=2, rrf_weights=[0.0, 1.0])["documents"]
+    dense = support.retriever("dense", top_k=3).run(query_embedding=query["query_embedding"])["documents"]
+    assert [d.id for d in dense_only] == [d.id for d in dense]
+    assert [d.id for d in hybrid.run(**query)["documents"]] != [d.id for d in dense_only]

@@ -35,9 +35,9 @@ from simlm_haystack import (
 from simlm_haystack.components.pipelines import embedding_retriever
 from simlm_haystack.corpus import read_documents, read_jsonl
 from simlm_haystack.errors import StoreError
-from simlm_haystack.stores import EdgeDocumentStore, edge_document_store
+from simlm_haystack.stores import EdgeDocumentStore, edge_document_store, embedded_engine
 from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
-from simlm_haystack.stores.edge.collection import engine_at, read_collection_file
+from simlm_haystack.stores.edge.collection import read_collection_file
 
 with warnings.catch_warnings():  # its tests are marked for pytest-asyncio; anyio runs them here (see below)
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
@@ -286,7 +286,7 @@ def test_wrong_embedding_size_names_the_document_before_writing() -> None:
         store.write_documents([Document(id="ok", embedding=[1.0, 0, 0]), Document(id="bad", embedding=[1.0, 0])])
     assert store.count_documents() == 0
     with pytest.raises(ValueError, match="2 dimensions"):
-        store._query_by_embedding([1.0, 0.0])
+        store.embedding_retrieval([1.0, 0.0])
     store.close()
 
 
@@ -309,7 +309,7 @@ def test_factory_takes_size_and_distance_and_refuses_another_collection(tiny_ber
         "use_sparse_embeddings": False,
     }
     assert encoder["model"] == tiny_bert and encoder["recipe"]["name"] == "simlm"
-    assert engine_at(tmp_path, "docs") == "edge" and engine_at(tmp_path, "other") is None
+    assert embedded_engine(tmp_path, "docs") == "edge" and embedded_engine(tmp_path, "other") is None
     with pytest.raises(CollectionMismatchError, match=r"cannot hold this model's vectors \(384-d, cosine\).*32-d"):
         edge_document_store("simlm", embedding_dim=384, path=str(tmp_path), index="docs")
     with pytest.raises(CollectionMismatchError, match=r"\(32-d, dot_product\).*cosine"):
@@ -335,7 +335,7 @@ def test_delete_all_with_recreate_keeps_the_settings(tmp_path: Path) -> None:
     store.delete_all_documents(recreate_index=True)
     assert store.count_documents() == 0
     store.write_documents([Document(id="y", embedding=[3.0, 4.0])])
-    assert store._query_by_embedding([1.0, 1.0])[0].score == pytest.approx(7.0)  # still dot product
+    assert store.embedding_retrieval([1.0, 1.0])[0].score == pytest.approx(7.0)  # still dot product
     store.close()
 
 
@@ -393,7 +393,7 @@ def test_search_is_exact_below_the_threshold_and_hnsw_above(exact_search_thresho
     queries = _clustered_vectors(20, 16, seed=1)
     hits = 0
     for query in queries:
-        found = [int(d.id) for d in store._query_by_embedding(query.tolist(), top_k=10)]
+        found = [int(d.id) for d in store.embedding_retrieval(query.tolist(), top_k=10)]
         exact = list(np.argsort(-(vectors @ query), kind="stable")[:10])
         hits += len(set(found) & set(exact))
         if exact_search_threshold > len(vectors):
@@ -413,7 +413,7 @@ def test_scores_thresholds_and_embeddings_as_qdrant_gives_them() -> None:
     for store in (edge, qdrant):
         store.write_documents(documents)
     for arguments in ({}, {"scale_score": True}, {"score_threshold": 0.9}, {"top_k": 2, "return_embedding": True}):
-        got = edge._query_by_embedding([1.0, 1.0], **arguments)
+        got = edge.embedding_retrieval([1.0, 1.0], **arguments)
         expected = qdrant._query_by_embedding([1.0, 1.0], **arguments)
         assert [d.id for d in got] == [d.id for d in expected]
         np.testing.assert_allclose([d.score for d in got], [d.score for d in expected], rtol=1e-6)
@@ -530,9 +530,9 @@ def test_cli_indexes_into_edge_by_default_and_keeps_the_engine_of_an_existing_co
     model = ["--model", tiny_bert, "--recipe", "simlm"]
     path = str(tmp_path / "q")
     assert main(["index", str(corpus), "--qdrant-path", path, "--index", "new", *model, "--quiet"]) == 0
-    assert engine_at(path, "new") == "edge"
+    assert embedded_engine(path, "new") == "edge"
     assert main(["index", str(corpus), "--qdrant-path", path, "--index", "old", "--engine", "local", *model]) == 0
-    assert engine_at(path, "old") == "local"
+    assert embedded_engine(path, "old") == "local"
     capsys.readouterr()
     assert main(["search", "document 1", "--qdrant-path", path, "--index", "old", *model, "--top-k", "1"]) == 0
     assert "  1. " in capsys.readouterr().out  # found in local mode without --engine

@@ -265,11 +265,12 @@ def test_search_sends_every_query_vector_through_the_store_retriever(monkeypatch
     retriever = RecordingRetriever()
     built: list[tuple] = []
 
-    class Support:  # what store_support answers for this store: its embedding retriever
+    class Support:  # what store_support answers for this store: its retriever for dense search
         def __init__(self, document_store: object) -> None:
             self.document_store = document_store
 
-        def embedding_retriever(self, *, top_k: int) -> RecordingRetriever:
+        def retriever(self, retrieval: str, *, top_k: int, search: object = None) -> RecordingRetriever:
+            assert retrieval == "dense"
             built.append((self.document_store, top_k))
             return retriever
 

@@ -98,7 +98,7 @@ def test_every_id_vector_and_payload_arrives_in_a_collection_of_the_same_size_an
 
     assert sorted(map(readable, server.filter_documents())) == sorted(map(readable, edge.filter_documents()))
     query = np.random.default_rng(1).standard_normal(8).tolist()
-    expected = edge._query_by_embedding(query, top_k=5)
+    expected = edge.embedding_retrieval(query, top_k=5)
     got = server._query_by_embedding(query, top_k=5)
     assert [d.id for d in got] == [d.id for d in expected]
     np.testing.assert_allclose([d.score for d in got], [d.score for d in expected], rtol=1e-5)

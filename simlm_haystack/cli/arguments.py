@@ -114,8 +114,7 @@ def store_from_args(args: argparse.Namespace, embedder: Any, *, use_sparse_embed
     collection is laid out (else dense only)."""
     from haystack.utils import Secret
 
-    from simlm_haystack.stores import edge_document_store, qdrant_document_store
-    from simlm_haystack.stores.edge.collection import engine_at
+    from simlm_haystack.stores import edge_document_store, embedded_engine, qdrant_document_store
 
     cluster = {
         key: value
@@ -133,7 +132,7 @@ def store_from_args(args: argparse.Namespace, embedder: Any, *, use_sparse_embed
             use_sparse_embeddings=use_sparse_embeddings,
             **cluster,
         )
-    engine = args.engine or engine_at(args.qdrant_path, args.index) or args.default_engine
+    engine = args.engine or embedded_engine(args.qdrant_path, args.index) or args.default_engine
     if engine == "local":
         return qdrant_document_store(
             embedder, path=args.qdrant_path, index=args.index, use_sparse_embeddings=use_sparse_embeddings, **cluster

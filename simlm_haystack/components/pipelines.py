@@ -1,6 +1,6 @@
 """The indexing and query pipelines: our embedders wired to a document store's writer and retriever.
 
-Each store names its own retriever (``store_support(store).embedding_retriever()``, see
+Each store names its own retriever (``store_support(store).retriever("dense")``, see
 :mod:`simlm_haystack.stores.support`), so the pipelines, the drop-in retriever and the evaluation work
 with Qdrant (server, cluster or ``qdrant-client``'s local mode) and with Qdrant Edge alike. Writing needs
 no choice: Haystack's ``DocumentWriter`` writes to any document store.
@@ -19,14 +19,14 @@ from haystack import Pipeline
 from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 
-from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentEmbedder
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.text_embedder import DualEncoderTextEmbedder
+from simlm_haystack.components.writing import write_setup
 from simlm_haystack.docstrings import docstring_with
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
-from simlm_haystack.stores.fusion import FUSION_DOC, RETRIEVAL_DOC, Retrieval, check_retrieval
+from simlm_haystack.stores.fusion import FUSION_DOC, RETRIEVAL_DOC, Retrieval
 from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.support import store_support
 
@@ -53,36 +53,12 @@ class EncoderCheckedPipeline(Pipeline):
             check.run(identity)
 
 
-def sparse_document_embedder(
-    document_embedder: DualEncoderDocumentEmbedder, bm25: BM25Settings | dict[str, Any] | None
-) -> BM25SparseDocumentEmbedder:
-    """The BM25 document embedder that reads a document's title and meta as ``document_embedder`` does."""
-    return BM25SparseDocumentEmbedder(
-        **BM25Settings.of(bm25).to_dict(),
-        title_field=document_embedder.title_field,
-        meta_fields_to_embed=document_embedder.meta_fields_to_embed,
-        embedding_separator=document_embedder.embedding_separator,
-    )
-
-
-def writer_identity(
-    document_embedder: DualEncoderDocumentEmbedder, sparse_embedder: BM25SparseDocumentEmbedder | None
-) -> EncoderIdentity:
-    """The identity a writer keeps with (or checks against) a collection: its dense encoder, and its BM25
-    settings when it writes sparse vectors too (loads the model)."""
-    return EncoderIdentity.of(
-        document_embedder.model,
-        document_embedder.load_encoder(),
-        sparse=sparse_embedder.settings.to_dict() if sparse_embedder is not None else None,
-    )
-
-
 def embedding_retriever(
     document_store: EmbeddingDocumentStore, *, top_k: int = 10, filters: dict[str, Any] | None = None
 ) -> Any:
     """The store's own dense retriever: ``EdgeEmbeddingRetriever`` for Qdrant Edge, ``QdrantEmbeddingRetriever``
     for a ``QdrantDocumentStore``."""
-    return store_support(document_store).embedding_retriever(top_k=top_k, filters=filters)
+    return store_support(document_store).retriever("dense", top_k=top_k, filters=filters)
 
 
 @docstring_with(retrieval_settings=RETRIEVAL_DOC)
@@ -108,9 +84,10 @@ def build_indexing_pipeline(
 
     {retrieval_settings}
     """
-    check_retrieval(retrieval)
-    support = store_support(document_store)
-    sparse_embedder = None if retrieval == "dense" else sparse_document_embedder(document_embedder, bm25)
+    setup = write_setup(
+        document_embedder, document_store, retrieval=retrieval, bm25=bm25, allow_other_encoder=allow_other_encoder
+    )
+    sparse_embedder = setup.sparse_embedder
     pipeline = EncoderCheckedPipeline()
     pipeline.add_component("embedder", document_embedder)
     pipeline.add_component("writer", DocumentWriter(document_store=document_store, policy=policy))
@@ -120,10 +97,7 @@ def build_indexing_pipeline(
         pipeline.add_component("sparse_embedder", sparse_embedder)
         pipeline.connect("embedder.documents", "sparse_embedder.documents")
         pipeline.connect("sparse_embedder.documents", "writer.documents")
-    pipeline.add_collection_check(
-        CollectionCheck(support.collection_identity, writes=True, allow_other_encoder=allow_other_encoder),
-        lambda: writer_identity(document_embedder, sparse_embedder),
-    )
+    pipeline.add_collection_check(setup.collection_check(), setup.identity)
     return pipeline
 
 

@@ -109,12 +109,7 @@ class DualEncoderRetriever:
         )
         self.allow_other_encoder = allow_other_encoder
         support = store_support(document_store)
-        if retrieval == "dense":
-            self.retriever = support.embedding_retriever(top_k=top_k, filters=filters)
-        elif retrieval == "sparse":
-            self.retriever = support.sparse_retriever(top_k=top_k, filters=filters)
-        else:
-            self.retriever = support.hybrid_retriever(top_k=top_k, filters=filters, search=self.search)
+        self.retriever = support.retriever(retrieval, top_k=top_k, filters=filters, search=self.search)
         self._collection_check = CollectionCheck(
             support.collection_identity, writes=False, allow_other_encoder=allow_other_encoder
         )

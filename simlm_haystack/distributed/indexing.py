@@ -27,7 +27,7 @@ from haystack.utils import ComponentDevice
 from tqdm.auto import tqdm
 
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.pipelines import sparse_document_embedder, writer_identity
+from simlm_haystack.components.writing import write_setup
 from simlm_haystack.distributed.cluster import RayJobError, import_ray, ray_cluster, worker_count
 from simlm_haystack.distributed.corpus import split_corpus
 from simlm_haystack.distributed.targets import WriteTarget, start_writer_actor, store_settings, target_kind
@@ -37,8 +37,6 @@ from simlm_haystack.errors import SettingsError, SimlmHaystackError
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
 from simlm_haystack.stores.fusion import RETRIEVAL_DOC, Retrieval, check_retrieval
-from simlm_haystack.stores.identity import CollectionCheck
-from simlm_haystack.stores.support import store_support
 
 if TYPE_CHECKING:
     import ray.data
@@ -279,11 +277,11 @@ def index_with_ray(
     if chunk_size < 1:
         raise SettingsError(f"chunk_size must be a positive integer, not {chunk_size}")
     kind = target_kind(document_store)  # an in-memory store fails here, before a model is loaded
-    support = store_support(document_store)
-    sparse_embedder = None if retrieval == "dense" else sparse_document_embedder(document_embedder, bm25)
-    document_embedder.warm_up()
-    identity = writer_identity(document_embedder, sparse_embedder)
-    CollectionCheck(support.collection_identity(), writes=True, allow_other_encoder=allow_other_encoder).run(identity)
+    setup = write_setup(
+        document_embedder, document_store, retrieval=retrieval, bm25=bm25, allow_other_encoder=allow_other_encoder
+    )
+    sparse_embedder = setup.sparse_embedder
+    identity = setup.check_collection()
     source = _input(documents, chunk_size)
     store_class, store_data = store_settings(document_store)
     target = WriteTarget(store_class, store_data, retries=retries, backoff_seconds=backoff_seconds)
@@ -337,7 +335,7 @@ def index_with_ray(
         ) from raised
     if skipped:
         logger.info("Skipped %d documents already in collection %r", skipped, document_store.index)
-    support.finish_writing()
+    setup.finish()
     return RayIndexReport(documents_done, written, skipped, pool, time.perf_counter() - begun)
 
 

@@ -27,8 +27,8 @@ from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
+from simlm_haystack.components.writing import already_written as stored_ids
 from simlm_haystack.errors import SettingsError, SimlmHaystackError, StoreError
-from simlm_haystack.indexing import _already_written
 from simlm_haystack.stores.edge import EdgeDocumentStore
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
@@ -89,7 +89,7 @@ class StoreWriter:
 
     def already_written(self, documents: list[Document]) -> set[str]:
         """Ids of ``documents`` stored already with the same content and meta (as ``index_documents`` skips them)."""
-        return self._guarded("read", lambda: _already_written(self.store, documents))
+        return self._guarded("read", lambda: stored_ids(self.store, documents))
 
     def write(self, documents: list[Document]) -> int:
         """Upsert ``documents`` (embedded), retrying transient errors; returns how many were written."""

@@ -20,7 +20,7 @@ from haystack import Document
 
 from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentEmbedder
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.components.pipelines import writer_identity
+from simlm_haystack.components.writing import writer_identity
 from simlm_haystack.distributed.corpus import CorpusBlock, read_block, rows_to_documents
 from simlm_haystack.distributed.targets import WriteTarget
 from simlm_haystack.errors import EncoderMismatchError, SimlmHaystackError

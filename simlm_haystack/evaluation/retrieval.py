@@ -63,13 +63,7 @@ def search(
     retriever for that search; ``hybrid`` says how hybrid search fuses.
     """
     check_retrieval(retrieval)
-    support = store_support(document_store)
-    if retrieval == "dense":
-        retriever = support.embedding_retriever(top_k=top_k)
-    elif retrieval == "sparse":
-        retriever = support.sparse_retriever(top_k=top_k)
-    else:
-        retriever = support.hybrid_retriever(top_k=top_k, search=hybrid)
+    retriever = store_support(document_store).retriever(retrieval, top_k=top_k, search=hybrid)
     dense = query_embeddings if retrieval != "sparse" else None
     sparse = query_sparse_embeddings if retrieval != "dense" else None
     if (retrieval != "sparse" and dense is None) or (retrieval != "dense" and sparse is None):

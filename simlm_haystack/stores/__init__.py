@@ -3,6 +3,7 @@
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from simlm_haystack.stores.edge import EdgeDocumentStore, edge_document_store
+from simlm_haystack.stores.engines import embedded_engine
 from simlm_haystack.stores.identity import CollectionCheck, EncoderIdentity
 from simlm_haystack.stores.push import PushReport, push_collection
 from simlm_haystack.stores.qdrant import check_store, qdrant_document_store
@@ -20,6 +21,7 @@ __all__ = [
     "StoreSupport",
     "check_store",
     "edge_document_store",
+    "embedded_engine",
     "push_collection",
     "qdrant_document_store",
     "read_identity",

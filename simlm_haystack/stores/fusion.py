@@ -13,7 +13,8 @@ vector's best ``prefetch_limit`` (BM25 with the collection's IDF), and fuses the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from simlm_haystack.errors import SettingsError
@@ -39,6 +40,10 @@ FUSION_DOC = """\
 :param rrf_k: RRF's constant ``k``.
 :param rrf_weights: RRF's ``[sparse, dense]`` weights (qdrant-haystack's order); ``None`` weighs them alike.
 :param prefetch_limit: Candidates each side brings to the fusion (at least ``top_k``)."""
+
+
+#: The fusion settings a hybrid retriever's ``run`` may override (see :meth:`HybridSearch.overridden`).
+RUN_OVERRIDES: tuple[str, ...] = ("rrf_k", "rrf_weights")
 
 
 def check_retrieval(retrieval: str) -> None:
@@ -79,6 +84,18 @@ class HybridSearch:
             object.__setattr__(self, "rrf_weights", weights)
         if isinstance(self.prefetch_limit, bool) or not isinstance(self.prefetch_limit, int) or self.prefetch_limit < 1:
             raise SettingsError(f"prefetch_limit must be a positive integer, not {self.prefetch_limit!r}")
+
+    def overridden(self, *, rrf_k: int | None = None, rrf_weights: Sequence[float] | None = None) -> HybridSearch:
+        """This search with what one run of a hybrid retriever may override (:data:`RUN_OVERRIDES`: RRF's ``k``
+        and weights, as ``QdrantHybridRetriever.run`` takes them); ``None`` keeps the setting. The fusion and
+        the prefetch limit are the retriever's own settings. The Edge and the server hybrid retrievers both
+        override through here, so they agree."""
+        search = self
+        if rrf_k is not None:
+            search = replace(search, rrf_k=rrf_k)
+        if rrf_weights is not None:
+            search = replace(search, rrf_weights=tuple(rrf_weights))  # type: ignore[arg-type]  # checked there
+        return search
 
     def candidates(self, top_k: int) -> int:
         """How many candidates each side prefetches for a search of ``top_k``."""

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from simlm_haystack.errors import CollectionMismatchError, StoreError
 from simlm_haystack.stores.edge import EdgeDocumentStore
-from simlm_haystack.stores.edge.collection import engine_at, read_collection_file, stored_use_sparse_embeddings
+from simlm_haystack.stores.edge.collection import read_collection_file, stored_use_sparse_embeddings
+from simlm_haystack.stores.engines import embedded_engine
 from simlm_haystack.stores.identity import METADATA_KEY, EncoderIdentity, check_identity, qdrant_collection_identity
 from simlm_haystack.stores.qdrant import is_transient, transient_retrying
 
@@ -207,7 +208,7 @@ def push_collection(
     :param retries: Retries of a transient target error, after ``backoff_seconds`` x 1, 2, 4, ...
     :returns: What was copied; the target then holds every point of the source.
     """
-    engine = engine or engine_at(path, index)
+    engine = engine or embedded_engine(path, index)
     if engine is None:
         raise StoreError(f"No collection {index!r} at {path} (neither Qdrant Edge nor qdrant-client local mode)")
     source = _edge_source(path, index) if engine == "edge" else _local_source(path, index)

@@ -15,6 +15,8 @@ from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipes import Recipe, get_recipe
 from simlm_haystack.stores.fusion import HybridSearch
 from simlm_haystack.stores.identity import CollectionIdentity, qdrant_collection_identity
+from simlm_haystack.stores.qdrant_internals import sync_client
+from simlm_haystack.stores.retriever_choice import RetrieverChoice
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +192,7 @@ def warn_if_too_large_for_embedded_mode(store: QdrantDocumentStore) -> None:
         )
 
 
-class QdrantStoreSupport:
+class QdrantStoreSupport(RetrieverChoice):
     """What the layers above ask of a store (:class:`~simlm_haystack.stores.support.StoreSupport`), answered
     for qdrant-haystack's ``QdrantDocumentStore``, a class this package does not own."""
 
@@ -201,11 +203,11 @@ class QdrantStoreSupport:
     def client(self) -> Any:
         """The store's ``QdrantClient``, the collection opened (or created) and checked first.
 
-        qdrant-haystack keeps its client private and offers no collection metadata; this is the one place
-        that reaches for it.
+        qdrant-haystack keeps its client private and offers no collection metadata: it is reached through
+        :mod:`simlm_haystack.stores.qdrant_internals`.
         """
         check_store(self.document_store)  # an unreachable server is one StoreError
-        return self.document_store._client
+        return sync_client(self.document_store)
 
     def collection_identity(self) -> CollectionIdentity:
         """Where the collection keeps its encoder identity: its Qdrant metadata."""

@@ -22,6 +22,7 @@ from haystack_integrations.document_stores.qdrant.filters import convert_filters
 from qdrant_client.http import models
 
 from simlm_haystack.stores.fusion import FusionMethod, HybridSearch
+from simlm_haystack.stores.qdrant_internals import async_client, documents_from_points, retriever_settings, sync_client
 
 
 def _query(search: HybridSearch) -> models.FusionQuery | models.RrfQuery:
@@ -111,14 +112,15 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise the retriever with its store."""
+        settings = retriever_settings(self)
         return default_to_dict(
             self,
-            document_store=self._document_store.to_dict(),
-            filters=self._filters,
-            top_k=self._top_k,
-            return_embedding=self._return_embedding,
-            filter_policy=self._filter_policy.value,
-            score_threshold=self._score_threshold,
+            document_store=settings["document_store"].to_dict(),
+            filters=settings["filters"],
+            top_k=settings["top_k"],
+            return_embedding=settings["return_embedding"],
+            filter_policy=settings["filter_policy"].value,
+            score_threshold=settings["score_threshold"],
             **self.search.to_dict(),
         )
 
@@ -135,20 +137,23 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
         top_k: int | None,
         return_embedding: bool | None,
         score_threshold: float | None,
+        rrf_k: int | None,
+        rrf_weights: list[float] | None,
     ) -> dict[str, Any]:
+        settings = retriever_settings(self)
         return _arguments(
-            self._document_store,
+            settings["document_store"],
             query_embedding,
             query_sparse_embedding,
-            filters=apply_filter_policy(self._filter_policy, self._filters, filters),
-            top_k=top_k or self._top_k,
-            return_embedding=self._return_embedding if return_embedding is None else return_embedding,
-            score_threshold=self._score_threshold if score_threshold is None else score_threshold,
-            search=self.search,
+            filters=apply_filter_policy(settings["filter_policy"], settings["filters"], filters),
+            top_k=top_k or settings["top_k"],
+            return_embedding=settings["return_embedding"] if return_embedding is None else return_embedding,
+            score_threshold=settings["score_threshold"] if score_threshold is None else score_threshold,
+            search=self.search.overridden(rrf_k=rrf_k, rrf_weights=rrf_weights),
         )
 
     @component.output_types(documents=list[Document])
-    def run(  # type: ignore[override]  # no group_by, and rrf_k / rrf_weights are init settings only
+    def run(  # type: ignore[override]  # no group_by
         self,
         query_embedding: list[float],
         query_sparse_embedding: SparseEmbedding,
@@ -156,15 +161,25 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
         top_k: int | None = None,
         return_embedding: bool | None = None,
         score_threshold: float | None = None,
+        rrf_k: int | None = None,
+        rrf_weights: list[float] | None = None,
     ) -> dict[str, list[Document]]:
-        """The ``top_k`` documents of the fused dense and sparse candidates; arguments here override the settings."""
-        store = self._document_store
-        store._initialize_client()
+        """The ``top_k`` documents of the fused dense and sparse candidates; arguments here override the settings
+        (``rrf_k`` and ``rrf_weights`` too, as ``QdrantHybridRetriever.run`` and ``EdgeHybridRetriever.run`` take
+        them: :meth:`HybridSearch.overridden`)."""
+        store = retriever_settings(self)["document_store"]
         arguments = self._search_arguments(
-            query_embedding, query_sparse_embedding, filters, top_k, return_embedding, score_threshold
+            query_embedding,
+            query_sparse_embedding,
+            filters,
+            top_k,
+            return_embedding,
+            score_threshold,
+            rrf_k,
+            rrf_weights,
         )
-        points = store._client.query_points(**arguments).points
-        return {"documents": store._process_query_point_results(points)}
+        points = sync_client(store).query_points(**arguments).points
+        return {"documents": documents_from_points(store, points)}
 
     @component.output_types(documents=list[Document])
     async def run_async(  # type: ignore[override]
@@ -175,12 +190,20 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
         top_k: int | None = None,
         return_embedding: bool | None = None,
         score_threshold: float | None = None,
+        rrf_k: int | None = None,
+        rrf_weights: list[float] | None = None,
     ) -> dict[str, list[Document]]:
         """Like :meth:`run`, on the store's asynchronous client."""
-        store = self._document_store
-        await store._initialize_async_client()
+        store = retriever_settings(self)["document_store"]
         arguments = self._search_arguments(
-            query_embedding, query_sparse_embedding, filters, top_k, return_embedding, score_threshold
+            query_embedding,
+            query_sparse_embedding,
+            filters,
+            top_k,
+            return_embedding,
+            score_threshold,
+            rrf_k,
+            rrf_weights,
         )
-        points = (await store._async_client.query_points(**arguments)).points
-        return {"documents": store._process_query_point_results(points)}
+        points = (await (await async_client(store)).query_points(**arguments)).points
+        return {"documents": documents_from_points(store, points)}

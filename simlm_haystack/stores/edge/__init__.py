@@ -10,6 +10,7 @@ from simlm_haystack.stores.edge.document_store import EdgeDocumentStore
 from simlm_haystack.stores.edge.hybrid_retriever import EdgeHybridRetriever
 from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever
 from simlm_haystack.stores.edge.sparse_retriever import EdgeSparseEmbeddingRetriever
+from simlm_haystack.stores.edge.support import EdgeStoreSupport
 from simlm_haystack.stores.qdrant import ModelWithRecipe, vector_settings
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "EdgeEmbeddingRetriever",
     "EdgeHybridRetriever",
     "EdgeSparseEmbeddingRetriever",
+    "EdgeStoreSupport",
     "edge_document_store",
 ]
 

@@ -49,7 +49,7 @@ class AsyncMethods:
     async def delete_all_documents_async(self, recreate_index: bool = False) -> None:
         await asyncio.to_thread(self.delete_all_documents, recreate_index)
 
-    async def _query_by_embedding_async(
+    async def embedding_retrieval_async(
         self,
         query_embedding: list[float],
         filters: Filters = None,
@@ -60,7 +60,7 @@ class AsyncMethods:
         hnsw_ef: int | None = None,
     ) -> list[Document]:
         return await asyncio.to_thread(
-            self._query_by_embedding,
+            self.embedding_retrieval,
             query_embedding,
             filters,
             top_k,
@@ -70,7 +70,7 @@ class AsyncMethods:
             hnsw_ef,
         )
 
-    async def _query_by_sparse_async(
+    async def sparse_retrieval_async(
         self,
         query_sparse_embedding: SparseEmbedding,
         filters: Filters = None,
@@ -80,7 +80,7 @@ class AsyncMethods:
         score_threshold: float | None = None,
     ) -> list[Document]:
         return await asyncio.to_thread(
-            self._query_by_sparse,
+            self.sparse_retrieval,
             query_sparse_embedding,
             filters,
             top_k,
@@ -89,7 +89,7 @@ class AsyncMethods:
             score_threshold,
         )
 
-    async def _query_hybrid_async(
+    async def hybrid_retrieval_async(
         self,
         query_embedding: list[float],
         query_sparse_embedding: SparseEmbedding,
@@ -100,7 +100,7 @@ class AsyncMethods:
         search: HybridSearch | None = None,
     ) -> list[Document]:
         return await asyncio.to_thread(
-            self._query_hybrid,
+            self.hybrid_retrieval,
             query_embedding,
             query_sparse_embedding,
             filters,

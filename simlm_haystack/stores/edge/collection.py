@@ -192,14 +192,7 @@ def _load_or_create(shard_dir: Path, settings: IndexSettings, description: str) 
         raise StoreError(f"Cannot open {description}: {message}") from error
 
 
-def engine_at(path: str | Path, index: str) -> str | None:
-    """Which embedded engine holds collection ``index`` under ``path``: ``"edge"``, ``"local"``
-    (``qdrant-client``'s local mode, as ``QdrantDocumentStore(path=...)`` writes it) or None."""
-    root = Path(path)
-    if (root / index / COLLECTION_FILE).is_file() or (root / index / SHARD_DIR).is_dir():
-        return "edge"
-    try:
-        local_meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return "local" if index in local_meta.get("collections", {}) else None
+def is_edge_collection(collection_path: str | Path) -> bool:
+    """Whether ``collection_path`` (``<path>/<index>``) holds a Qdrant Edge collection (its file or its shard)."""
+    folder = Path(collection_path)
+    return (folder / COLLECTION_FILE).is_file() or (folder / SHARD_DIR).is_dir()

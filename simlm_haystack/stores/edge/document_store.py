@@ -3,39 +3,36 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
-from math import exp
-from pathlib import Path
 from typing import Any
 
 import qdrant_edge as edge
 from haystack import Document, default_from_dict, default_to_dict
 from haystack.dataclasses import SparseEmbedding
-from haystack.document_stores.errors import DocumentStoreError, DuplicateDocumentError
+from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
-from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTORS_NAME, SPARSE_VECTORS_NAME
 
 from simlm_haystack.errors import CollectionMismatchError
 from simlm_haystack.stores.edge.asynchronous import AsyncMethods, Filters
-from simlm_haystack.stores.edge.collection import (
-    DISTANCES,
-    SHARD_DIR,
-    CollectionLock,
-    IndexSettings,
-    open_collection,
-    read_collection_file,
-    write_collection_file,
-)
+from simlm_haystack.stores.edge.collection import DISTANCES, SHARD_DIR, IndexSettings
 from simlm_haystack.stores.edge.filters import edge_filter
-from simlm_haystack.stores.edge.points import convert_id, document_from_point, document_to_point, edge_sparse_vector
+from simlm_haystack.stores.edge.points import convert_id, document_from_point, document_to_point
+from simlm_haystack.stores.edge.requests import (
+    VectorLayout,
+    dense_query,
+    dense_search_params,
+    hybrid_request,
+    scaled_score,
+    single_request,
+    sparse_query,
+    sparse_search_params,
+)
+from simlm_haystack.stores.edge.shard import OpenCollection
 from simlm_haystack.stores.fusion import HybridSearch
-from simlm_haystack.stores.identity import METADATA_KEY, CollectionIdentity
 
 
-class EdgeDocumentStore(AsyncMethods):
+class EdgeDocumentStore(AsyncMethods, OpenCollection):
     """Documents and their vectors in a Qdrant Edge shard on local disk, searched in-process.
 
     Points are laid out as ``QdrantDocumentStore`` lays them out (same point ids, same payload), so
@@ -103,8 +100,6 @@ class EdgeDocumentStore(AsyncMethods):
     ) -> None:
         if similarity not in DISTANCES:
             raise ValueError(f"similarity must be one of {sorted(DISTANCES)}, not {similarity!r}")
-        self.path = path
-        self.index = index
         self.embedding_dim = embedding_dim
         self.similarity = similarity
         self.hnsw_ef = hnsw_ef
@@ -115,59 +110,10 @@ class EdgeDocumentStore(AsyncMethods):
         self.write_batch_size = write_batch_size
         self.scroll_size = scroll_size
         self.use_sparse_embeddings = use_sparse_embeddings
-        self._settings = IndexSettings(
+        settings = IndexSettings(
             embedding_dim, similarity, exact_search_threshold, hnsw_m, hnsw_ef_construct, on_disk, use_sparse_embeddings
         )
-        self._shard: edge.EdgeShard | None = None
-        self._lock: CollectionLock | None = None
-        self._temporary: tempfile.TemporaryDirectory | None = None
-        self._state = threading.RLock()
-        # Unknown after opening (another process may have written): optimize() is cheap when there is nothing to do.
-        self._written_since_optimize = True
-
-    # --- opening and closing ------------------------------------------------------------------------------------
-
-    @property
-    def collection_path(self) -> Path | None:
-        """The collection's folder, ``<path>/<index>`` (None for a temporary store not opened yet)."""
-        root = self.path if self.path is not None else (self._temporary.name if self._temporary else None)
-        return None if root is None else Path(root) / self.index
-
-    def open(self) -> None:
-        """Lock and open the collection now (creating it if needed); otherwise the first call does it."""
-        self._open_shard()
-
-    def _open_shard(self) -> edge.EdgeShard:
-        with self._state:
-            if self._shard is None:
-                if self.path is None and self._temporary is None:
-                    self._temporary = tempfile.TemporaryDirectory(prefix="simlm-haystack-edge-")
-                collection_path = self.collection_path
-                assert collection_path is not None
-                self._shard, self._lock = open_collection(collection_path, self.index, self._settings)
-                self._written_since_optimize = True
-            return self._shard
-
-    def close(self) -> None:
-        """Flush and close the collection and release its lock (a temporary store is deleted). Idempotent;
-        a later call opens it again."""
-        with self._state:
-            if self._shard is not None:
-                self._shard.close()
-                self._shard = None
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
-            if self._temporary is not None:
-                self._temporary.cleanup()
-                self._temporary = None
-
-    def optimize(self) -> bool:
-        """Merge segments and build the HNSW graph for what was written; True if anything changed."""
-        with self._state:
-            changed = self._open_shard().optimize()
-            self._written_since_optimize = False
-            return changed
+        OpenCollection.__init__(self, path, index, settings)
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -215,7 +161,19 @@ class EdgeDocumentStore(AsyncMethods):
     def _document(self, point: Any, score: float | None = None) -> Document:
         return document_from_point(point, score=score, use_sparse_embeddings=self.use_sparse_embeddings)
 
-    def _query_by_embedding(
+    def _documents(self, points: list[Any], scale_score: bool = False) -> list[Document]:
+        return [
+            self._document(point, scaled_score(point.score, self.similarity) if scale_score else point.score)
+            for point in points
+        ]
+
+    # --- searching (the retrievers' public methods; the requests are built in requests.py) ------------------------
+
+    @property
+    def _layout(self) -> VectorLayout:
+        return VectorLayout(self.index, self.embedding_dim, self.similarity, self.use_sparse_embeddings)
+
+    def embedding_retrieval(
         self,
         query_embedding: list[float],
         filters: Filters = None,
@@ -225,23 +183,22 @@ class EdgeDocumentStore(AsyncMethods):
         score_threshold: float | None = None,
         hnsw_ef: int | None = None,
     ) -> list[Document]:
-        """The ``top_k`` documents nearest to ``query_embedding`` (see the class docstring for exact vs HNSW)."""
-        dense = self._dense_query(query_embedding)
+        """The ``top_k`` documents nearest to ``query_embedding`` (see the class docstring for exact vs HNSW);
+        ``hnsw_ef`` overrides the store's for this search."""
+        query = dense_query(self._layout, query_embedding)
         condition = edge_filter(filters)
         shard = self._open_shard()
-        request = edge.QueryRequest(
-            limit=top_k,
-            query=dense,
-            filter=condition,
-            with_payload=True,
-            with_vector=return_embedding,
+        request = single_request(
+            query,
+            self._dense_search_params(shard, hnsw_ef),
+            condition=condition,
+            top_k=top_k,
+            return_embedding=return_embedding,
             score_threshold=score_threshold,
-            params=self._dense_search_params(shard, hnsw_ef),
         )
-        points = self._call("search", lambda _: shard.query(request))
-        return [self._document(point, self._scaled(point.score) if scale_score else point.score) for point in points]
+        return self._documents(self._call("search", lambda _: shard.query(request)), scale_score)
 
-    def _query_by_sparse(
+    def sparse_retrieval(
         self,
         query_sparse_embedding: SparseEmbedding,
         filters: Filters = None,
@@ -252,24 +209,25 @@ class EdgeDocumentStore(AsyncMethods):
     ) -> list[Document]:
         """The ``top_k`` documents scoring highest for ``query_sparse_embedding`` (BM25 with the IDF of the
         documents stored now), as ``QdrantDocumentStore._query_by_sparse`` gives them (``scale_score`` scales
-        as for the dense similarity, as it does)."""
-        self._require_sparse_vectors("A sparse search")
-        sparse = self._sparse_query(query_sparse_embedding)
+        as for the dense similarity, as it does).
+
+        :raises CollectionMismatchError: The collection has no sparse vectors.
+        """
+        self.require_sparse_vectors("A sparse search")
+        query = sparse_query(query_sparse_embedding)
         condition = edge_filter(filters)
         shard = self._open_shard()
-        request = edge.QueryRequest(
-            limit=top_k,
-            query=sparse,
-            filter=condition,
-            with_payload=True,
-            with_vector=return_embedding,
+        request = single_request(
+            query,
+            sparse_search_params(),
+            condition=condition,
+            top_k=top_k,
+            return_embedding=return_embedding,
             score_threshold=score_threshold,
-            params=_sparse_search_params(),
         )
-        points = self._call("search", lambda _: shard.query(request))
-        return [self._document(point, self._scaled(point.score) if scale_score else point.score) for point in points]
+        return self._documents(self._call("search", lambda _: shard.query(request)), scale_score)
 
-    def _query_hybrid(
+    def hybrid_retrieval(
         self,
         query_embedding: list[float],
         query_sparse_embedding: SparseEmbedding,
@@ -279,71 +237,37 @@ class EdgeDocumentStore(AsyncMethods):
         score_threshold: float | None = None,
         search: HybridSearch | None = None,
     ) -> list[Document]:
-        """The ``top_k`` documents of the dense and the sparse candidates fused (:class:`HybridSearch`).
+        """The ``top_k`` documents of the dense and the sparse candidates fused as ``search`` says
+        (:class:`HybridSearch`'s defaults without; see :func:`~simlm_haystack.stores.edge.requests.hybrid_request`).
 
-        Two prefetches, as ``QdrantDocumentStore._query_hybrid`` runs them: the sparse one first, then the
-        dense one (exact or HNSW, as :meth:`_query_by_embedding`), each of ``search.candidates(top_k)``
-        documents and each filtered by ``filters``; then ``Fusion.Rrf(k, weights=[sparse, dense])`` or
-        ``Fusion.Dbsf()``. ``score_threshold`` applies to the fused score.
+        :raises CollectionMismatchError: The collection has no sparse vectors.
         """
-        self._require_sparse_vectors("A hybrid search")
-        search = search if search is not None else HybridSearch()
-        dense = self._dense_query(query_embedding)
-        sparse = self._sparse_query(query_sparse_embedding)
+        self.require_sparse_vectors("A hybrid search")
+        dense = dense_query(self._layout, query_embedding)
+        sparse = sparse_query(query_sparse_embedding)
         condition = edge_filter(filters)
         shard = self._open_shard()
-        candidates = search.candidates(top_k)
-        prefetches = [
-            edge.Prefetch(limit=candidates, query=sparse, filter=condition, params=_sparse_search_params()),
-            edge.Prefetch(limit=candidates, query=dense, filter=condition, params=self._dense_search_params(shard)),
-        ]
-        fusion = (
-            edge.Fusion.Rrf(
-                k=search.rrf_k, weights=list(search.rrf_weights) if search.rrf_weights is not None else None
-            )
-            if search.fusion == "rrf"
-            else edge.Fusion.Dbsf()
-        )
-        request = edge.QueryRequest(
-            limit=top_k,
-            query=fusion,
-            prefetches=prefetches,
-            with_payload=True,
-            with_vector=return_embedding,
+        request = hybrid_request(
+            dense,
+            self._dense_search_params(shard),
+            sparse,
+            search=search if search is not None else HybridSearch(),
+            condition=condition,
+            top_k=top_k,
+            return_embedding=return_embedding,
             score_threshold=score_threshold,
         )
-        points = self._call("search", lambda _: shard.query(request))
-        return [self._document(point, point.score) for point in points]
-
-    def _dense_query(self, query_embedding: list[float]) -> edge.Query:
-        if len(query_embedding) != self.embedding_dim:
-            raise ValueError(
-                f"The query embedding has {len(query_embedding)} dimensions; collection {self.index!r} holds "
-                f"{self.embedding_dim}-d vectors"
-            )
-        vector = [float(value) for value in query_embedding]
-        if self.use_sparse_embeddings:
-            return edge.Query.Nearest(vector, using=DENSE_VECTORS_NAME)
-        return edge.Query.Nearest(vector)
-
-    def _sparse_query(self, query_sparse_embedding: SparseEmbedding) -> edge.Query:
-        try:
-            vector = edge_sparse_vector(query_sparse_embedding)
-        except (AttributeError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"The query's sparse embedding must be a SparseEmbedding Qdrant can hold ({error})"
-            ) from error
-        return edge.Query.Nearest(vector, using=SPARSE_VECTORS_NAME)
+        return self._documents(self._call("search", lambda _: shard.query(request)))
 
     def _dense_search_params(self, shard: edge.EdgeShard, hnsw_ef: int | None = None) -> edge.SearchParams:
         """Exact below ``exact_search_threshold`` points, else HNSW (the graph built first if writes came since)."""
         if self._written_since_optimize:
             self.optimize()
-        if shard.info().points_count < self.exact_search_threshold:
-            return edge.SearchParams(exact=True)
-        return edge.SearchParams(hnsw_ef=hnsw_ef or self.hnsw_ef)
+        return dense_search_params(shard.info().points_count, self.exact_search_threshold, hnsw_ef or self.hnsw_ef)
 
-    def _require_sparse_vectors(self, what: str) -> None:
+    def require_sparse_vectors(self, what: str) -> None:
+        """Raise :class:`~simlm_haystack.errors.CollectionMismatchError`, saying that ``what`` needs them, when the
+        collection keeps no sparse vectors (``use_sparse_embeddings=False``)."""
         if not self.use_sparse_embeddings:
             raise CollectionMismatchError(
                 f"{what} needs BM25 sparse vectors, and Qdrant Edge collection {self.index!r}"
@@ -351,10 +275,6 @@ class EdgeDocumentStore(AsyncMethods):
                 "(use_sparse_embeddings=False). Index the documents with their sparse embeddings into a collection "
                 "created with use_sparse_embeddings=True."
             )
-
-    def _scaled(self, score: float) -> float:
-        """As ``QdrantDocumentStore`` scales scores: cosine onto [0, 1], any other through a sigmoid."""
-        return (score + 1) / 2 if self.similarity == "cosine" else float(1 / (1 + exp(-score / 100)))
 
     # --- writing ------------------------------------------------------------------------------------------------
 
@@ -430,69 +350,7 @@ class EdgeDocumentStore(AsyncMethods):
                 shutil.rmtree(collection_path / SHARD_DIR)
             self._open_shard()
 
-    def _update(self, operation: edge.UpdateOperation) -> None:
-        self._call("write", lambda shard: shard.update(operation))
-        self._written_since_optimize = True
-
-    def _call(self, action: str, call: Any) -> Any:
-        shard = self._open_shard()
-        try:
-            return call(shard)
-        except Exception as error:  # the engine raises bare Exceptions; say which store and what failed
-            raise DocumentStoreError(
-                f"Qdrant Edge {action} failed on collection {self.index!r} at {self.collection_path}: {error}"
-            ) from error
-
-    # --- what the layers above ask of a store (simlm_haystack.stores.support.StoreSupport) ------------------------
-
-    def collection_identity(self) -> CollectionIdentity:
-        """Where this collection keeps its encoder identity: its collection file (the collection is opened)."""
-        self.open()
-        directory = self.collection_path
-        assert directory is not None
-
-        def write(identity: dict[str, Any]) -> None:
-            write_collection_file(directory, {**(read_collection_file(directory) or {}), METADATA_KEY: identity})
-
-        return CollectionIdentity(
-            description=f"Qdrant Edge collection {self.index!r} at {directory}",
-            count=self.count_documents,
-            read=lambda: (read_collection_file(directory) or {}).get(METADATA_KEY),
-            write=write,
-        )
-
-    def embedding_retriever(self, *, top_k: int = 10, filters: Filters = None) -> Any:
-        """This store's dense retriever: an :class:`~simlm_haystack.stores.edge.EdgeEmbeddingRetriever`."""
-        from simlm_haystack.stores.edge.retriever import EdgeEmbeddingRetriever  # it imports this module
-
-        return EdgeEmbeddingRetriever(document_store=self, top_k=top_k, filters=filters)
-
-    def sparse_retriever(self, *, top_k: int = 10, filters: Filters = None) -> Any:
-        """This store's sparse (BM25) retriever: an :class:`~simlm_haystack.stores.edge.EdgeSparseEmbeddingRetriever`.
-
-        :raises CollectionMismatchError: The collection has no sparse vectors (``use_sparse_embeddings=False``).
-        """
-        from simlm_haystack.stores.edge.sparse_retriever import EdgeSparseEmbeddingRetriever
-
-        self._require_sparse_vectors("A sparse retriever")
-        return EdgeSparseEmbeddingRetriever(document_store=self, top_k=top_k, filters=filters)
-
-    def hybrid_retriever(self, *, top_k: int = 10, filters: Filters = None, search: HybridSearch | None = None) -> Any:
-        """This store's hybrid retriever, fusing as ``search`` says (:class:`HybridSearch`'s defaults without):
-        an :class:`~simlm_haystack.stores.edge.EdgeHybridRetriever`.
-
-        :raises CollectionMismatchError: The collection has no sparse vectors (``use_sparse_embeddings=False``).
-        """
-        from simlm_haystack.stores.edge.hybrid_retriever import EdgeHybridRetriever
-
-        self._require_sparse_vectors("A hybrid retriever")
-        search = search if search is not None else HybridSearch()
-        return EdgeHybridRetriever(
-            document_store=self,
-            top_k=top_k,
-            filters=filters,
-            **search.to_dict(),
-        )
+    # --- what the layers above ask of a store (answered through simlm_haystack.stores.edge.support) --------------
 
     def finish_writing(self) -> None:
         """After a bulk write: build the HNSW graph now rather than at the first query (see :meth:`optimize`)."""
@@ -522,10 +380,3 @@ class EdgeDocumentStore(AsyncMethods):
     def from_dict(cls, data: dict[str, Any]) -> EdgeDocumentStore:
         """Deserialise a store written by :meth:`to_dict`."""
         return default_from_dict(cls, data)
-
-
-def _sparse_search_params() -> edge.SearchParams:
-    """IDF over the points stored now (a filter matching every point): the engine's cached statistics still
-    count deleted and replaced points, and a reload does not refresh those of an optimised segment. Points
-    without a sparse vector do not count, as in the engine's own statistics (measured)."""
-    return edge.SearchParams(idf=edge.IdfParams(corpus=edge.Filter(must=[])))

@@ -3,7 +3,6 @@ query vector, their candidates fused (:class:`~simlm_haystack.stores.fusion.Hybr
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -66,7 +65,7 @@ class EdgeHybridRetriever:
     ) -> None:
         if not isinstance(document_store, EdgeDocumentStore):
             raise ValueError(f"document_store must be an EdgeDocumentStore, not {type(document_store).__name__}")
-        document_store._require_sparse_vectors("EdgeHybridRetriever")
+        document_store.require_sparse_vectors("EdgeHybridRetriever")
         self.document_store = document_store
         self.filters = filters
         self.top_k = top_k
@@ -116,11 +115,6 @@ class EdgeHybridRetriever:
         rrf_k: int | None,
         rrf_weights: list[float] | None,
     ) -> dict[str, Any]:
-        search = self.search
-        if rrf_k is not None:
-            search = dataclasses.replace(search, rrf_k=rrf_k)
-        if rrf_weights is not None:
-            search = dataclasses.replace(search, rrf_weights=tuple(rrf_weights))
         return {
             "query_embedding": query_embedding,
             "query_sparse_embedding": query_sparse_embedding,
@@ -128,7 +122,7 @@ class EdgeHybridRetriever:
             "top_k": top_k or self.top_k,
             "return_embedding": self.return_embedding if return_embedding is None else return_embedding,
             "score_threshold": self.score_threshold if score_threshold is None else score_threshold,
-            "search": search,
+            "search": self.search.overridden(rrf_k=rrf_k, rrf_weights=rrf_weights),
         }
 
     @component.output_types(documents=list[Document])
@@ -155,7 +149,7 @@ class EdgeHybridRetriever:
             rrf_k,
             rrf_weights,
         )
-        return {"documents": self.document_store._query_hybrid(**arguments)}
+        return {"documents": self.document_store.hybrid_retrieval(**arguments)}
 
     @component.output_types(documents=list[Document])
     async def run_async(
@@ -180,4 +174,4 @@ class EdgeHybridRetriever:
             rrf_k,
             rrf_weights,
         )
-        return {"documents": await self.document_store._query_hybrid_async(**arguments)}
+        return {"documents": await self.document_store.hybrid_retrieval_async(**arguments)}

@@ -108,7 +108,7 @@ class EdgeEmbeddingRetriever:
         arguments = self._search_arguments(
             query_embedding, filters, top_k, scale_score, return_embedding, score_threshold
         )
-        return {"documents": self.document_store._query_by_embedding(**arguments)}
+        return {"documents": self.document_store.embedding_retrieval(**arguments)}
 
     @component.output_types(documents=list[Document])
     async def run_async(
@@ -124,4 +124,4 @@ class EdgeEmbeddingRetriever:
         arguments = self._search_arguments(
             query_embedding, filters, top_k, scale_score, return_embedding, score_threshold
         )
-        return {"documents": await self.document_store._query_by_embedding_async(**arguments)}
+        return {"documents": await self.document_store.embedding_retrieval_async(**arguments)}

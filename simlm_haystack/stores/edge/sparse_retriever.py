@@ -56,7 +56,7 @@ class EdgeSparseEmbeddingRetriever:
     ) -> None:
         if not isinstance(document_store, EdgeDocumentStore):
             raise ValueError(f"document_store must be an EdgeDocumentStore, not {type(document_store).__name__}")
-        document_store._require_sparse_vectors("EdgeSparseEmbeddingRetriever")
+        document_store.require_sparse_vectors("EdgeSparseEmbeddingRetriever")
         self.document_store = document_store
         self.filters = filters
         self.top_k = top_k
@@ -116,7 +116,7 @@ class EdgeSparseEmbeddingRetriever:
         arguments = self._search_arguments(
             query_sparse_embedding, filters, top_k, scale_score, return_embedding, score_threshold
         )
-        return {"documents": self.document_store._query_by_sparse(**arguments)}
+        return {"documents": self.document_store.sparse_retrieval(**arguments)}
 
     @component.output_types(documents=list[Document])
     async def run_async(
@@ -132,4 +132,4 @@ class EdgeSparseEmbeddingRetriever:
         arguments = self._search_arguments(
             query_sparse_embedding, filters, top_k, scale_score, return_embedding, score_threshold
         )
-        return {"documents": await self.document_store._query_by_sparse_async(**arguments)}
+        return {"documents": await self.document_store.sparse_retrieval_async(**arguments)}
