@@ -111,8 +111,10 @@ def documents_with_vectors(cache: Path, data: Path) -> list[Any]:
     ]
 
 
-def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple[Callable[[str], list[Any]], Any]:
-    """The configuration's search (query text -> documents) and its store."""
+def build(
+    name: str, model: str, directory: Path, documents: list[Any]
+) -> tuple[Callable[[str], list[Any]], Any, Any]:
+    """The configuration's search (query text -> documents), its store, and our encoder (None for the peer)."""
     from simlm_haystack import DualEncoderRetriever, DualEncoderTextEmbedder, build_query_pipeline
     from simlm_haystack.stores import edge_document_store
     from simlm_haystack.stores.edge import EdgeEmbeddingRetriever
@@ -131,7 +133,7 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
         pipeline.add_component("retriever", QdrantEmbeddingRetriever(document_store=store, top_k=10))
         pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
         pipeline.warm_up()
-        return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store
+        return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store, None
 
     embedder = DualEncoderTextEmbedder(
         model=model, recipe="minilm", backend=configuration.backend, precision=configuration.precision
@@ -143,17 +145,37 @@ def build(name: str, model: str, directory: Path, documents: list[Any]) -> tuple
     if configuration.kind == "retriever":
         retriever = DualEncoderRetriever.from_embedder(embedder, store, top_k=10, retrieval=configuration.retrieval)
         retriever.warm_up()
-        return lambda query: retriever.run(query=query)["documents"], store
+        return lambda query: retriever.run(query=query)["documents"], store, embedder.encoder
     if configuration.kind == "pipeline":
         pipeline = build_query_pipeline(embedder, store, top_k=10)
         pipeline.warm_up()
-        return lambda query: pipeline.run({"retriever": {"query": query}})["retriever"]["documents"], store
+        return lambda query: pipeline.run({"retriever": {"query": query}})["retriever"]["documents"], store, None
     pipeline = Pipeline()
     pipeline.add_component("text_embedder", embedder)
     pipeline.add_component("retriever", EdgeEmbeddingRetriever(document_store=store, top_k=10))
     pipeline.connect("text_embedder.embedding", "retriever.query_embedding")
     pipeline.warm_up()
-    return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store
+    return lambda query: pipeline.run({"text_embedder": {"text": query}})["retriever"]["documents"], store, None
+
+
+def stage_profiles(built: dict[str, Any], queries: list[str]) -> dict[str, dict[str, float]]:
+    """Each dense drop-in retriever configuration's queries once more, one configuration after the other, with
+    its stages timed (:class:`benchmarks.query_stages.StageTimer`): the median of each and of the whole call."""
+    from benchmarks.query_stages import StageTimer
+
+    profiles = {}
+    for name, (search, store, encoder) in built.items():
+        configuration = CONFIGURATIONS[name]
+        if configuration.kind != "retriever" or configuration.retrieval != "dense":
+            continue
+        timer, totals = StageTimer(), []
+        with timer.active(encoder, store):
+            for query in queries:
+                start = time.perf_counter()
+                search(query)
+                totals.append(1000 * (time.perf_counter() - start))
+        profiles[name] = timer.summary(totals)
+    return profiles
 
 
 def main() -> None:
@@ -162,6 +184,11 @@ def main() -> None:
     parser.add_argument("--configurations", nargs="+", choices=list(CONFIGURATIONS), default=list(CONFIGURATIONS))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/simlm-haystack-bench"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="then time each stage of the drop-in retriever's dense configurations (benchmarks.query_stages)",
+    )
     add_data_argument(parser)
     args = parser.parse_args()
 
@@ -174,7 +201,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         built = {name: build(name, model, Path(directory), documents) for name in names}
         top10: dict[str, list[list[str]]] = {name: [] for name in names}
-        for name, (search, _) in built.items():  # warm-up: every query once, untimed
+        for name, (search, _, _) in built.items():  # warm-up: every query once, untimed
             for query in queries:
                 top10[name].append([document.id for document in search(query)])
         milliseconds: dict[str, list[float]] = {name: [] for name in names}
@@ -187,7 +214,8 @@ def main() -> None:
                 found = search(query)
                 milliseconds[name].append(1000 * (time.perf_counter() - start))
                 assert len(found) == 10
-        for _, store in built.values():
+        stages = stage_profiles(built, queries) if args.stages else {}
+        for _, store, _ in built.values():
             store.close()
 
     results: dict[str, Any] = {
@@ -208,6 +236,8 @@ def main() -> None:
         same = [len(set(ours) & set(peer)) / 10 for ours, peer in zip(top10[name], top10[names[0]], strict=True)]
         figures["p50_ratio_to_" + names[0]] = round(figures["p50_ms"] / reference["p50_ms"], 3)
         figures["top10_overlap_with_" + names[0]] = round(float(np.mean(same)), 4)
+        if name in stages:
+            figures["stages_ms"] = stages[name]
         results["configurations"][name] = figures
         print(f"{name:40s} {json.dumps(figures)}")
     write_results(args.out, results, indent=1)
