@@ -7,12 +7,13 @@ between dense, sparse and hybrid on its own.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from simlm_haystack.stores.fusion import HybridSearch, Retrieval, check_retrieval
 
 
-class RetrieverChoice:
+class RetrieverChoice(ABC):
     """The retriever for a kind of search, from the three a support adapter builds (it defines
     ``embedding_retriever``, ``sparse_retriever`` and ``hybrid_retriever``)."""
 
@@ -37,13 +38,16 @@ class RetrieverChoice:
             return self.sparse_retriever(top_k=top_k, filters=filters)
         return self.hybrid_retriever(top_k=top_k, filters=filters, search=search)
 
+    @abstractmethod
     def embedding_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any:
-        raise NotImplementedError
+        """The store's dense retriever."""
 
+    @abstractmethod
     def sparse_retriever(self, *, top_k: int = 10, filters: dict[str, Any] | None = None) -> Any:
-        raise NotImplementedError
+        """The store's BM25 (sparse) retriever."""
 
+    @abstractmethod
     def hybrid_retriever(
         self, *, top_k: int = 10, filters: dict[str, Any] | None = None, search: HybridSearch | None = None
     ) -> Any:
-        raise NotImplementedError
+        """The store's hybrid retriever, fusing as ``search`` says."""
