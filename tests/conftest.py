@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ def tiny_st(sensitive_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Ca
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
 
-    built: dict[str, str] = {}
+    built: dict[str, tuple[str, str]] = {}
     cased_bert = tmp_path_factory.mktemp("tiny-bert-cased")
     for entry in Path(sensitive_bert).iterdir():
         if not entry.name.startswith("tokenizer"):
@@ -166,9 +167,27 @@ def tiny_st(sensitive_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Ca
         do_lower_case: bool = False,
         cased: bool = False,
     ) -> str:
+        reading = repr(
+            {
+                "pooling": pooling,
+                "include_prompt": include_prompt,
+                "dense": dense,
+                "normalize": normalize,
+                "prompts": prompts,
+                "default_prompt_name": default_prompt_name,
+                "similarity": similarity,
+                "max_seq_length": max_seq_length,
+                "do_lower_case": do_lower_case,
+                "cased": cased,
+            }
+        )
         if name in built:
-            return built[name]
-        torch.manual_seed(len(built))  # each dense layer its own weights
+            # One name, one checkpoint: a test asking for another reading under a name already built would get
+            # whichever test module ran first's.
+            if built[name][1] != reading:
+                raise ValueError(f"tiny_st({name!r}) was built with another reading: {built[name][1]}")
+            return built[name][0]
+        torch.manual_seed(zlib.crc32(name.encode()))  # each checkpoint's dense layers their own weights
         transformer = Transformer(
             str(cased_bert if cased else sensitive_bert), max_seq_length=max_seq_length, do_lower_case=do_lower_case
         )
@@ -188,7 +207,7 @@ def tiny_st(sensitive_bert: str, tmp_path_factory: pytest.TempPathFactory) -> Ca
         )
         directory = tmp_path_factory.mktemp(f"st-{name}")
         model.save(str(directory))
-        built[name] = str(directory)
-        return built[name]
+        built[name] = (str(directory), reading)
+        return str(directory)
 
     return make

@@ -39,8 +39,8 @@ def cosine(a: list[float], b: list[float]) -> float:
 @pytest.mark.parametrize(
     ("name", "reading", "prefix"),
     [
-        ("swap-cls-mean-max", {"pooling": ("cls", "mean", "max"), "normalize": True}, ""),
-        ("swap-prompts", {"pooling": "mean", "prompts": {"query": "query: ", "document": "passage: "}}, "query: "),
+        ("yaml-swap-cls-mean-max", {"pooling": ("cls", "mean", "max"), "normalize": True}, ""),
+        ("yaml-swap-prompts", {"pooling": "mean", "prompts": {"query": "query: ", "document": "passage: "}}, "query: "),
     ],
 )
 def test_a_pipeline_yaml_swaps_by_its_type_line_alone(tiny_st, name: str, reading: dict, prefix: str) -> None:
