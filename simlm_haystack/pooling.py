@@ -41,17 +41,12 @@ def pool(
 ) -> torch.Tensor:
     """The recipe's pooling (one mode, or several concatenated) of the last layer over the real tokens, less the
     first ``skip_tokens`` (:func:`prompt_length`); then its dense ``head``; then L2 if the recipe says so."""
-    if recipe.pooling == "cls" and not skip_tokens:
-        pooled = last_hidden_state[:, 0]
-    elif recipe.pooling == "mean" and not skip_tokens:
-        mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
-        pooled = (last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-    else:
-        mask = attention_mask
-        if skip_tokens:
-            mask = mask.clone()
-            mask[:, :skip_tokens] = 0
-        pooled = torch.cat([_pool_mode(mode, last_hidden_state, mask) for mode in recipe.pooling_modes], dim=-1)
+    mask = attention_mask
+    if skip_tokens:
+        mask = mask.clone()
+        mask[:, :skip_tokens] = 0
+    vectors = [_pool_mode(mode, last_hidden_state, mask) for mode in recipe.pooling_modes]
+    pooled = vectors[0] if len(vectors) == 1 else torch.cat(vectors, dim=-1)
     if head is not None:
         pooled = head(pooled)
     if recipe.normalize:

@@ -103,6 +103,18 @@ def _as_secret(token: str | Secret | None) -> Secret | None:
     return Secret.from_token(token) if isinstance(token, str) else token
 
 
+def hub_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """How to reach a model's files, from the settings among ``arguments`` (``revision``, ``token`` as a string,
+    a ``Secret`` or None, ``local_files_only``): the keywords of
+    :func:`~simlm_haystack.recipe_resolution.resolve_recipe` and of a checkpoint's files."""
+    token = _as_secret(arguments["token"])
+    return {
+        "revision": arguments["revision"],
+        "token": token.resolve_value() if token else None,
+        "local_files_only": bool(arguments["local_files_only"]),
+    }
+
+
 def _model_kwargs(model_kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
     """A copy with ``"torch.float16"``-style strings read as ``torch.dtype`` (the caller's dict stays as it is)."""
     if model_kwargs is None:
@@ -161,18 +173,12 @@ class EncoderSettings:
         """
         check_backend(backend, precision)
         model = str(model)
-        token = _as_secret(token)
+        hub = hub_options({"revision": revision, "token": token, "local_files_only": local_files_only})
         return cls(
             model=model,
-            recipe=resolve_recipe(
-                model,
-                recipe,
-                revision=revision,
-                token=token.resolve_value() if token else None,
-                local_files_only=bool(local_files_only),
-            ),
+            recipe=resolve_recipe(model, recipe, **hub),
             device=_as_device(device),
-            token=token,
+            token=_as_secret(token),
             precision=precision,
             backend=backend,
             local_files_only=bool(local_files_only),

@@ -11,7 +11,6 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 from haystack.core.serialization import generate_qualified_class_name
-from haystack.utils import Secret
 
 from simlm_haystack.components.sentence_transformers_settings import (
     SENTENCE_TRANSFORMERS_PARAMETERS,
@@ -20,7 +19,13 @@ from simlm_haystack.components.sentence_transformers_settings import (
 from simlm_haystack.encoding import DualEncoder
 from simlm_haystack.recipe_resolution import resolve_recipe
 from simlm_haystack.recipes import Side
-from simlm_haystack.settings import SETTINGS_FIELDS, EncoderSettings, HoldsEncoderSettings, settings_arguments
+from simlm_haystack.settings import (
+    SETTINGS_FIELDS,
+    EncoderSettings,
+    HoldsEncoderSettings,
+    hub_options,
+    settings_arguments,
+)
 
 
 def register_short_type(cls: type) -> type:
@@ -96,13 +101,7 @@ class DualEncoderComponentBase(HoldsEncoderSettings):
         settings = settings_arguments(arguments)
         theirs = {name: arguments[name] for name in SENTENCE_TRANSFORMERS_PARAMETERS}
         # Resolved now, so that a wrong or missing recipe is an error at construction, not mid-pipeline.
-        recipe = resolve_recipe(
-            str(settings["model"]),
-            settings["recipe"],
-            revision=settings["revision"],
-            token=settings["token"].resolve_value() if isinstance(settings["token"], Secret) else settings["token"],
-            local_files_only=bool(settings["local_files_only"]),
-        )
+        recipe = resolve_recipe(str(settings["model"]), settings["recipe"], **hub_options(settings))
         settings["precision"], reconciled = reconcile_sentence_transformers_settings(
             type(self).__name__,
             recipe,

@@ -23,7 +23,14 @@ from simlm_haystack.langchain.huggingface_settings import (
 from simlm_haystack.models import embedding_dim as model_embedding_dim
 from simlm_haystack.recipe_resolution import resolve_recipe
 from simlm_haystack.recipes import Recipe
-from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, EncoderSettings, HoldsEncoderSettings, settings_arguments
+from simlm_haystack.settings import (
+    HF_TOKEN,
+    SETTINGS_DOC,
+    EncoderSettings,
+    HoldsEncoderSettings,
+    hub_options,
+    settings_arguments,
+)
 from simlm_haystack.st_checkpoint.files import CheckpointFiles
 from simlm_haystack.text_checks import check_texts_and_titles
 
@@ -121,8 +128,7 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
             "progress_bar": progress_bar,
         }
         loading = {**ours, **sentence_transformer_settings(theirs)}  # to find the recipe (given twice: refused below)
-        token = loading["token"].resolve_value() if isinstance(loading["token"], Secret) else loading["token"]
-        hub = {"revision": loading["revision"], "token": token, "local_files_only": bool(loading["local_files_only"])}
+        hub = hub_options(loading)
         # Resolved now (recipe, device, token, backend x precision, batch size), so that a wrong setting is an
         # error at construction, not mid-chain; equal settings load the model once with the Haystack embedders.
         resolved = resolve_recipe(str(loading["model"]), recipe, **hub)
