@@ -682,6 +682,8 @@ KILLABLE_HYBRID_WRITER = textwrap.dedent(
             chunk.append(Document(id=f"doc-{i}", content=texts[i], embedding=dense, sparse_embedding=sparse))
         store.write_documents(chunk, policy=DuplicatePolicy.SKIP)
         print("written", start + 4, flush=True)
+        if start + 4 == 12:  # wait here for the test's SIGKILL: a fast machine would otherwise finish first
+            sys.stdin.readline()
     print("done", flush=True)
     """
 )
@@ -707,6 +709,7 @@ def test_killed_hybrid_writer_resumes_without_loss_or_duplicates(tmp_path: Path)
     script.write_text(KILLABLE_HYBRID_WRITER)
     process = subprocess.Popen(
         [sys.executable, str(script), path],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
