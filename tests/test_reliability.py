@@ -42,9 +42,15 @@ KILLABLE_INDEXER = textwrap.dedent(
     store = open_store(embedder, path=path, index="docs", use_sparse_embeddings=retrieval == "hybrid")
     original_run = embedder.run
 
+    encoded_chunks = 0
+
     def run_and_report(documents):
+        global encoded_chunks
         result = original_run(documents)
+        encoded_chunks += 1
         print("encoded", len(documents), flush=True)
+        if encoded_chunks == 3:  # wait here for the test's SIGKILL: a fast machine would otherwise finish first
+            sys.stdin.readline()
         return result
 
     embedder.run = run_and_report
@@ -68,6 +74,7 @@ def test_killed_indexing_resumes_without_loss_duplicates_or_re_encoding(
     script.write_text(KILLABLE_INDEXER)
     process = subprocess.Popen(
         [sys.executable, str(script), tiny_bert, path, engine, retrieval],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         # This checkout's package, whichever one the environment has installed.
