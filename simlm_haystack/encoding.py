@@ -154,8 +154,8 @@ class _FlatEncoding:
             name: np.fromiter(chain.from_iterable(encoding[name]), dtype=np.int64, count=total) for name in names
         }
 
-    def pad(self, indices: np.ndarray, pad_token_id: int) -> dict[str, torch.Tensor]:
-        """Dynamic padding: the chosen rows, right-padded to the longest of them."""
+    def pad(self, indices: np.ndarray, pad_token_id: int) -> dict[str, np.ndarray]:
+        """Dynamic padding: the chosen rows, right-padded to the longest of them (int64 arrays)."""
         lengths = self.lengths[indices]
         columns = np.arange(int(lengths.max()))
         real = columns[None, :] < lengths[:, None]
@@ -164,7 +164,7 @@ class _FlatEncoding:
         batch = {}
         for name, flat in self.flat.items():
             fill = pad_token_id if name == "input_ids" else 0
-            batch[name] = torch.from_numpy(np.where(real, flat[positions], fill))
+            batch[name] = np.where(real, flat[positions], fill)
         return batch
 
 
@@ -247,21 +247,38 @@ class DualEncoder:
             return torch.autocast(device_type=self.loaded.model.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def _embed_batch(self, batch: dict[str, torch.Tensor], side: Side, *, single_thread: bool = False) -> torch.Tensor:
+    def _embed_batch(self, features: dict[str, np.ndarray], side: Side, *, single_thread: bool = False) -> torch.Tensor:
         """Inference only. ``exact`` is the forward of :func:`embed_features`; fast modes skip work nobody reads;
-        a graph backend computes ``last_hidden_state``; the same :func:`pool` reads each."""
-        mask = batch["attention_mask"]
+        a graph backend computes ``last_hidden_state`` (from the arrays as they are); the same :func:`pool` reads
+        each."""
         reading = {"skip_tokens": self.skip_tokens[side], "head": self.head}
         if self.graph is not None:
-            features = {name: tensor.numpy() for name, tensor in batch.items()}
             hidden = torch.from_numpy(self.graph(features, single_thread=single_thread))
-            return pool(hidden, mask, self.recipe, **reading)
+            return pool(hidden, torch.from_numpy(features["attention_mask"]), self.recipe, **reading)
+        device = self.loaded.model.device
+        batch = {name: torch.from_numpy(array).to(device) for name, array in features.items()}
+        mask = batch["attention_mask"]
         if self.precision != "exact" and self.recipe.reads_first_token_only:
             first = cls_forward(self.loaded.model, batch)
             if first is not None:
                 return pool(first.unsqueeze(1), mask, self.recipe, **reading)
         hidden = self.loaded.model(**batch, return_dict=True).last_hidden_state
         return pool(hidden, mask, self.recipe, **reading)
+
+    def _batches(
+        self, side: Side, texts: Sequence[str], titles: Sequence[str | None] | None, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """The texts tokenised, as (row indices, model inputs) batches of at most ``batch_size``."""
+        encoding = tokenize(self.loaded.tokenizer, self.recipe, side, texts, titles)
+        if len(texts) == 1:  # a query: its one row needs neither padding nor ordering
+            yield np.zeros(1, dtype=np.intp), {name: np.asarray(encoding[name], np.int64) for name in self.input_names}
+            return
+        flat = _FlatEncoding(encoding, self.input_names)
+        # Longest first: similar lengths share a batch (little padding), and a too-large batch fails at once.
+        order = np.argsort(-flat.lengths, kind="stable")
+        for start in range(0, len(texts), batch_size):
+            indices = order[start : start + batch_size]
+            yield indices, flat.pad(indices, self.loaded.tokenizer.pad_token_id or 0)
 
     def encode(
         self,
@@ -277,32 +294,27 @@ class DualEncoder:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
         if side == "query":
             check_queries(texts)
-        tokenizer = self.loaded.tokenizer
-        flat = _FlatEncoding(tokenize(tokenizer, self.recipe, side, texts, titles), self.input_names)
-        # Longest first: similar lengths share a batch (little padding), and a too-large batch fails at once.
-        order = np.argsort(-flat.lengths, kind="stable")
         output = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
-        device = self.loaded.model.device
         # One text (a query) is a chain of tiny matmuls: a second thread saves little, and on shared
         # cores each of its barriers can wait a whole time slice for a descheduled sibling (see
         # BENCHMARKS.md, "Tried and rejected"). Not in torch's exact mode, where MKL's thread count
         # must stay what the reference used; a graph backend runs one text on its one-thread session.
-        single_thread = (
-            len(texts) == 1 and device.type == "cpu" and (self.precision != "exact" or self.graph is not None)
+        single_thread = len(texts) == 1 and (
+            self.graph is not None or (self.precision != "exact" and self.loaded.model.device.type == "cpu")
         )
+        # No bar object at all without a bar: making a disabled one costs a query tens of microseconds.
+        progress = tqdm(total=len(texts), desc=f"Encoding {side}s", unit=side) if progress_bar else None
         with (
             _intra_op_threads(1 if single_thread and self.graph is None else None),
             torch.inference_mode(),
             self._autocast(),
-            tqdm(total=len(texts), disable=not progress_bar, desc=f"Encoding {side}s", unit=side) as progress,
+            nullcontext() if progress is None else progress,
         ):
-            for start in range(0, len(texts), batch_size):
-                indices = order[start : start + batch_size]
-                batch = flat.pad(indices, tokenizer.pad_token_id or 0)
-                batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                vectors = self._embed_batch(batch, side, single_thread=single_thread)
+            for indices, features in self._batches(side, texts, titles, batch_size):
+                vectors = self._embed_batch(features, side, single_thread=single_thread)
                 output[indices] = vectors.float().cpu().numpy()
-                progress.update(len(indices))
+                if progress is not None:
+                    progress.update(len(indices))
         # bf16 can overflow where fp32 does not; a NaN vector in Qdrant would silently poison search.
         not_finite = np.flatnonzero(~np.isfinite(output).all(axis=1))
         if not_finite.size:
