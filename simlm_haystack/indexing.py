@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, islice
 from typing import Any
 
 from haystack import Document
@@ -81,11 +81,17 @@ def index_documents(
         document_embedder, document_store, retrieval=retrieval, bm25=bm25, allow_other_encoder=allow_other_encoder
     )
     sparse_embedder = setup.sparse_embedder
+    chunks = document_chunks(documents, chunk_size)
+    if sparse_embedder is not None and sparse_embedder.settings.measures_corpus:
+        # BM25's avg_len="corpus": measured on the whole corpus when it is a list, else on its first chunk.
+        first = [] if isinstance(documents, Sequence) else next(chunks, [])
+        setup.fit_sparse(documents if isinstance(documents, Sequence) else first)
+        chunks = chain([first], chunks) if first else chunks
     setup.check_collection()
     writer = DocumentWriter(document_store=document_store, policy=DuplicatePolicy.OVERWRITE)
     written = skipped = 0
     with tqdm(total=total, disable=not progress_bar, desc="Indexing", unit="doc") as progress:
-        for chunk in document_chunks(documents, chunk_size):
+        for chunk in chunks:
             try:
                 done = already_written(document_store, chunk) if skip_existing else set()
                 todo = [document for document in chunk if document.id not in done]

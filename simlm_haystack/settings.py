@@ -78,6 +78,7 @@ SETTINGS_FIELDS: tuple[str, ...] = (
     "batch_size",
 )
 
+
 def settings_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The settings among a caller's arguments (e.g. its ``locals()``), to pass on as keywords."""
     return {name: arguments[name] for name in SETTINGS_FIELDS}

@@ -25,7 +25,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from simlm_haystack.docstrings import docstring_with
@@ -49,12 +49,24 @@ class SparseVector:
     values: tuple[float, ...]
 
 
+#: fastembed's ``avg_len`` (and Edge's), measured on no corpus: the default, and what a record without one means.
+FIXED_AVG_LEN = 256.0
+#: ``avg_len="corpus"``: measured on the documents a collection is first indexed with.
+CORPUS_AVG_LEN = "corpus"
+
 #: The BM25 settings' documentation, written once for every class that takes them (``docstring_with``).
 BM25_SETTINGS_DOC = """\
 :param k: Term-frequency saturation: how soon repeating a term stops adding to its weight (>= 0).
 :param b: Length normalisation: 0 ignores document length, 1 divides fully by ``length / avg_len``.
 :param avg_len: The average document length in tokens (after stopwords are removed) that ``b`` compares
-    with; fastembed's and Edge's default is 256, not measured on any corpus.
+    with: a number (fastembed's and Edge's default, 256, was measured on no corpus), or ``"corpus"``: the mean
+    length of the documents the collection is first indexed with, measured then in Bm25's own tokens and kept
+    in the collection's encoder record (later writes and queries use that value). On SciFact's train queries
+    neither the measured value (151) nor Anserini's k=0.9, b=0.4 beat the default beyond noise, for hybrid
+    or BM25 alone (BENCHMARKS.md, issue 27). Re-index to measure again when the documents added since
+    outnumber those it was measured on, or are of another kind.
+:param avg_len_documents: How many documents ``avg_len`` was measured on (set by :meth:`BM25Settings.measured`;
+    None for a number given); kept in the record, never compared.
 :param language: The language whose stopwords and Snowball stemmer are used unless ``stopwords`` or
     ``stemmer`` say otherwise (e.g. ``"english"``, ``"french"``; Edge refuses one it does not know).
 :param stemmer: ``True``: the Snowball stemmer of ``language``; ``False``: no stemming; a Snowball
@@ -77,24 +89,34 @@ class BM25Settings:
 
     k: float = 1.2
     b: float = 0.75
-    avg_len: float = 256.0
+    avg_len: float | str = FIXED_AVG_LEN
     language: str = "english"
     stemmer: bool | str = True
     stopwords: bool | str | tuple[str, ...] = True
     max_token_len: int | None = 40
+    avg_len_documents: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("k", "b", "avg_len"):
             value = getattr(self, name)
+            if name == "avg_len" and value == CORPUS_AVG_LEN:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise SettingsError(f"BM25 {name} must be a finite number, not {value!r}")
+                alternative = " or 'corpus'" if name == "avg_len" else ""
+                raise SettingsError(f"BM25 {name} must be a finite number{alternative}, not {value!r}")
             object.__setattr__(self, name, float(value))
         if self.k < 0:
             raise SettingsError(f"BM25 k must be >= 0, not {self.k}")
         if not 0.0 <= self.b <= 1.0:
             raise SettingsError(f"BM25 b must be between 0 and 1, not {self.b}")
-        if self.avg_len <= 0:
-            raise SettingsError(f"BM25 avg_len must be > 0, not {self.avg_len}")
+        if not self.measures_corpus and self.avg_len <= 0:  # type: ignore[operator]  # a float here
+            raise SettingsError(f"BM25 avg_len must be > 0 or 'corpus', not {self.avg_len}")
+        if self.avg_len_documents is not None and (
+            isinstance(self.avg_len_documents, bool)
+            or not isinstance(self.avg_len_documents, int)
+            or self.avg_len_documents < 1
+        ):
+            raise SettingsError(f"BM25 avg_len_documents must be a positive count, not {self.avg_len_documents!r}")
         if not isinstance(self.language, str) or not self.language:
             raise SettingsError(f"BM25 language must be a language name such as 'english', not {self.language!r}")
         if not isinstance(self.stemmer, bool | str) or self.stemmer == "":
@@ -120,6 +142,37 @@ class BM25Settings:
         # Edge knows which languages it has stopwords and stemmers for: ask it now, not at the first document.
         edge_bm25(self)
 
+    @property
+    def measures_corpus(self) -> bool:
+        """Whether ``avg_len`` is still to be measured on the corpus (``"corpus"``)."""
+        return self.avg_len == CORPUS_AVG_LEN
+
+    def measured(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> BM25Settings:
+        """These settings with ``avg_len="corpus"`` replaced by the mean length of these documents in Bm25's own
+        tokens (:meth:`BM25Encoder.document_lengths`) and ``avg_len_documents`` by their number; settings with a
+        number are returned as they are.
+
+        :raises SettingsError: There are no documents to measure.
+        """
+        if not self.measures_corpus:
+            return self
+        if not texts:
+            raise SettingsError("BM25 avg_len='corpus' needs documents to measure, and none were given")
+        lengths = BM25Encoder(replace(self, avg_len=FIXED_AVG_LEN)).document_lengths(texts, titles)
+        return replace(self, avg_len=round(max(sum(lengths) / len(lengths), 1.0), 4), avg_len_documents=len(lengths))
+
+    def agrees_with(self, recorded: BM25Settings) -> list[str]:
+        """What differs between these settings and a collection's ``recorded`` ones (empty: they agree).
+        ``avg_len="corpus"`` agrees with a value measured on the corpus (and only with one);
+        ``avg_len_documents`` is never compared."""
+        mine, theirs = self.to_dict(), recorded.to_dict()
+        mine.pop("avg_len_documents", None), theirs.pop("avg_len_documents", None)
+        if self.measures_corpus and recorded.avg_len_documents is not None:
+            mine["avg_len"] = theirs["avg_len"]
+        elif recorded.measures_corpus and self.avg_len_documents is not None:
+            theirs["avg_len"] = mine["avg_len"]
+        return [f"{name}={theirs[name]!r} vs {mine[name]!r}" for name in mine if mine[name] != theirs[name]]
+
     @classmethod
     def of(cls, bm25: BM25Settings | dict[str, Any] | None) -> BM25Settings:
         """The settings given as settings, as their dict, or not at all (the defaults)."""
@@ -128,11 +181,13 @@ class BM25Settings:
     @classmethod
     def of_arguments(cls, arguments: Mapping[str, Any]) -> BM25Settings:
         """The settings among a caller's arguments (e.g. its ``locals()``: a component's flat signature)."""
-        return cls(**{field.name: arguments[field.name] for field in fields(cls)})
+        return cls(**{field.name: arguments[field.name] for field in fields(cls) if field.name in arguments})
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON-able values (stopwords as a list); :meth:`from_dict` reads them back."""
         data = asdict(self)
+        if self.avg_len_documents is None:  # a fixed avg_len keeps the form records had before it was measured
+            del data["avg_len_documents"]
         if isinstance(self.stopwords, tuple):
             data["stopwords"] = list(self.stopwords)
         return data
@@ -151,6 +206,9 @@ class BM25Settings:
         (split, lowercased and cut to ``max_token_len`` already)."""
         import qdrant_edge
 
+        # "corpus" is measured before any document is encoded (BM25Encoder refuses to encode one before);
+        # until then a query (whose vector does not depend on avg_len) and the checks of the language see 256.
+        avg_len = FIXED_AVG_LEN if self.measures_corpus else self.avg_len
         stemmer: Any
         if self.stemmer is True:
             stemmer = None  # the language's own
@@ -170,7 +228,7 @@ class BM25Settings:
         return qdrant_edge.Bm25Config(
             k=self.k,
             b=self.b,
-            avg_len=self.avg_len,
+            avg_len=avg_len,
             tokenizer=qdrant_edge.TokenizerType.Whitespace,
             language=self.language,
             lowercase=False,  # tokenize() lowercased already, in fastembed's order
@@ -256,10 +314,34 @@ class BM25Encoder:
         :raises TypeError: ``texts`` is not a list of strings, or ``titles`` not a list of strings or ``None``.
         :raises ValueError: ``titles`` and ``texts`` differ in length.
         """
+        if self.settings.measures_corpus:
+            raise SettingsError(
+                "BM25 avg_len='corpus' is measured on the documents before any is encoded: index through "
+                "index_documents, the indexing pipeline or the CLI (which measure it and keep it with the "
+                "collection), or pass BM25Settings(avg_len='corpus').measured(texts, titles)"
+            )
         texts, titles = check_texts_and_titles(texts, titles)
         return [
             _sparse_vector(self._bm25.embed_document(self._tokens(document_text(text, title))))
             for text, title in zip(texts, titles if titles is not None else [None] * len(texts), strict=True)
+        ]
+
+    def document_lengths(self, texts: Sequence[str], titles: Sequence[str | None] | None = None) -> list[int]:
+        """Each document's length as BM25 counts it for ``avg_len``: its tokens after stopwords (repeats counted),
+        title read before text.
+
+        Counted by Edge's own ``Bm25`` with ``b=0`` and ``k=1``, whose weight of a term is ``2 tf / (tf + 1)``,
+        so each term frequency is read back exactly as ``w / (2 - w)``: the tokens are the ones
+        :meth:`encode_documents` weighs, never a second tokenizer's.
+        """
+        texts, titles = check_texts_and_titles(texts, titles)
+        counter = edge_bm25(replace(self.settings, k=1.0, b=0.0, avg_len=1.0))
+        return [
+            sum(
+                round(weight / (2.0 - weight))
+                for weight in counter.embed_document(self._tokens(document_text(t, h))).values
+            )
+            for t, h in zip(texts, titles if titles is not None else [None] * len(texts), strict=True)
         ]
 
     def encode_queries(self, texts: Sequence[str]) -> list[SparseVector]:

@@ -199,9 +199,12 @@ def test_recipe_rejects_inconsistent_fields() -> None:
         Recipe(name="bad", query_max_length=8, document_max_length=8, pooling=("cls", "average"))
     with pytest.raises(RecipeError, match=r"not a torch\.nn class"):
         Recipe.from_dict(
-            {"name": "x", "query_max_length": 8, "document_max_length": 8, "dense": [
-                {"path": "2_Dense", "in_features": 8, "out_features": 4, "activation": "my_code.Swish"}
-            ]}
+            {
+                "name": "x",
+                "query_max_length": 8,
+                "document_max_length": 8,
+                "dense": [{"path": "2_Dense", "in_features": 8, "out_features": 4, "activation": "my_code.Swish"}],
+            }
         )
     # A cosine model that does not normalise (sentence-transformers checkpoints without Normalize) is a reading:
     # Qdrant scores its raw vectors by cosine all the same.
@@ -266,7 +269,7 @@ def test_retriever_takes_every_setting_its_text_embedder_serialises() -> None:
         "encode_kwargs",
         "quantization_ranges",
     }
-    search = {"retrieval", "fusion", "rrf_k", "rrf_weights", "prefetch_limit", "bm25"}
+    search = {"retrieval", "fusion", "rrf_k", "rrf_weights", "prefetch_limit", "bm25", "feedback"}
     retriever_only = {"document_store", "top_k", "filters", "allow_other_encoder"} | search
     assert retriever_settings == embedder_settings - sentence_transformers_only | retriever_only
 

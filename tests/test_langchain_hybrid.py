@@ -420,7 +420,7 @@ def test_writers_match_both_sides_and_readers_the_sides_they_search(
         DualEncoderQdrantVectorStore.from_texts(
             ["new"], None, path=path, collection_name="docs", retrieval_mode=SPARSE, sparse_embedding=bm25()
         )
-    with pytest.raises(EncoderMismatchError, match=r"the BM25 sparse side \(.*k=1.2.* vs .*k=0.9"):
+    with pytest.raises(EncoderMismatchError, match=r"the BM25 sparse side \(k=1.2 vs 0.9\)"):
         DualEncoderQdrantVectorStore.from_texts(
             ["new"], minilm, path=path, collection_name="docs", retrieval_mode=HYBRID, sparse_embedding=bm25(k=0.9)
         )

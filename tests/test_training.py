@@ -740,7 +740,9 @@ def test_cli_config_file_mines_evaluates_and_keeps_the_best(tmp_path, tiny_bert,
         "train": str(directory),
         "mine_negatives": True,
         "mine_ranks": [2, 7],
+        "dev_queries": 0.25,
         "eval": str(directory),
+        "eval_split": "dev",
         "output_dir": str(tmp_path / "out"),
         "max_steps": 2,
         "save_steps": 1,
@@ -753,9 +755,12 @@ def test_cli_config_file_mines_evaluates_and_keeps_the_best(tmp_path, tiny_bert,
     assert code == 0, err
     assert f"Mined hard negatives into {tmp_path / 'out' / 'train-mined.jsonl'}" in out
     mined = load_training_jsonl(tmp_path / "out" / "train-mined.jsonl")
-    assert len(mined) == 24 and all(len(example.negatives) == 5 for example in mined)
-    # --eval alone evaluates at every checkpoint and keeps the best by nDCG@10.
-    assert "Trained 2 steps on 24 queries; saved the best checkpoint (" in out and "nDCG@10" in out
+    assert len(mined) == 18 and all(len(example.negatives) == 5 for example in mined)  # 6 of 24 held out
+    # --dev_queries: the dev split is evaluated at every checkpoint and the best by nDCG@10 kept; --eval (here
+    # the folder's own qrels/dev.tsv) is reported once at the end, not chosen on.
+    assert "Holding 6 training queries out as the dev split (seed 1234)" in out
+    assert "Trained 2 steps on 18 queries; saved the best checkpoint on dev (" in out and "nDCG@10" in out
+    assert re.search(r"\(dev; reported, not used to choose\): nDCG@10 \d+\.\d\d, MRR@10", out), out
 
 
 @pytest.mark.parametrize(

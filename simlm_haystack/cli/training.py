@@ -49,20 +49,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         passage_from_document,
         train,
     )
+    from simlm_haystack.training.dev_split import DEV_SPLIT, carve_dev_split
 
     model_args, data_args, training_args = parse_train_arguments(args.passthrough)
     # Every data problem is reported before a model is loaded.
+    evaluator = None
     if Path(data_args.train).is_dir():
         collection = load_beir(data_args.train, splits=[data_args.split])
+        collection = carve_dev_split(collection, data_args.split, data_args.dev_queries, seed=data_args.dev_seed)
         examples, documents = load_beir_training(collection, data_args.split), collection.documents
+        if DEV_SPLIT in collection.qrels and data_args.dev_queries:
+            evaluator = RetrievalEvaluator(collection, DEV_SPLIT)
+            print(
+                f"Holding {len(collection.split(DEV_SPLIT))} training queries out as the dev split (seed "
+                f"{data_args.dev_seed}); the checkpoint is chosen on them"
+            )
     else:
+        if data_args.dev_queries:
+            raise DataError("--dev_queries needs a BEIR folder as --train (its queries are drawn from its qrels)")
         documents = read_corpus(data_args.corpus) if data_args.corpus else None
         corpus = {document.id: passage_from_document(document) for document in documents or []}
         examples = load_training_jsonl(data_args.train, corpus=corpus if documents is not None else None)
-    evaluator = RetrievalEvaluator(data_args.eval, data_args.eval_split) if data_args.eval else None
+    # --eval is reported once at the end, never chosen on; loaded now so that a bad folder fails before training.
+    reporter = RetrievalEvaluator(data_args.eval, data_args.eval_split) if data_args.eval else None
     evaluating_by_default = training_args.eval_strategy == "no" and training_args.save_strategy in ("steps", "epoch")
     if evaluator is not None and evaluating_by_default:
-        # --eval alone: evaluate at every checkpoint and keep the best one by nDCG@10.
+        # --dev_queries: evaluate the dev split at every checkpoint and keep the best one by nDCG@10.
         training_args = dataclasses.replace(
             training_args,
             eval_strategy=training_args.save_strategy.value,
@@ -101,7 +113,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     best = trainer.state.best_model_checkpoint
     print(
         f"Trained {trainer.state.global_step} steps on {len(examples)} queries; saved "
-        + (f"the best checkpoint ({best}, nDCG@10 {trainer.state.best_metric:.2f}) " if best else "the model ")
+        + (f"the best checkpoint on dev ({best}, nDCG@10 {trainer.state.best_metric:.2f}) " if best else "the model ")
         + f"with its tokenizer and recipe to {output}"
     )
+    if reporter is not None and trainer.is_world_process_zero():
+        metrics = reporter(trainer._encoder_in_training())
+        print(
+            f"On {data_args.eval} ({data_args.eval_split}; reported, not used to choose): "
+            + ", ".join(f"{name} {value:.2f}" for name, value in metrics.items())
+        )
     return 0

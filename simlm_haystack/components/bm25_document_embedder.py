@@ -46,11 +46,12 @@ class BM25SparseDocumentEmbedder(ReadsDocuments):
         *,
         k: float = 1.2,
         b: float = 0.75,
-        avg_len: float = 256.0,
+        avg_len: float | str = 256.0,
         language: str = "english",
         stemmer: bool | str = True,
         stopwords: bool | str | list[str] = True,
         max_token_len: int | None = 40,
+        avg_len_documents: int | None = None,
         title_field: str | None = "title",
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
@@ -65,6 +66,12 @@ class BM25SparseDocumentEmbedder(ReadsDocuments):
         self.title_field = title_field
         self.meta_fields_to_embed = list(meta_fields_to_embed or [])
         self.embedding_separator = embedding_separator
+
+    def use_settings(self, settings: BM25Settings) -> None:
+        """Encode with ``settings`` from now on: how a write adopts the ``avg_len`` measured on (or kept with)
+        its collection when this embedder was made with ``avg_len="corpus"``."""
+        self.settings = settings
+        self.encoder = BM25Encoder(settings)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise the component."""

@@ -38,11 +38,12 @@ class BM25SparseTextEmbedder:
         *,
         k: float = 1.2,
         b: float = 0.75,
-        avg_len: float = 256.0,
+        avg_len: float | str = 256.0,
         language: str = "english",
         stemmer: bool | str = True,
         stopwords: bool | str | list[str] = True,
         max_token_len: int | None = 40,
+        avg_len_documents: int | None = None,
     ) -> None:
         """
         The settings must be the document embedder's: they choose the terms (stopwords, stemmer, length

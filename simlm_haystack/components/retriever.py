@@ -18,6 +18,7 @@ from simlm_haystack.recipes import Recipe
 from simlm_haystack.settings import HF_TOKEN, SETTINGS_DOC, settings_arguments
 from simlm_haystack.sparse import BM25Settings
 from simlm_haystack.stores import EmbeddingDocumentStore
+from simlm_haystack.stores.feedback import PseudoRelevanceFeedback
 from simlm_haystack.stores.fusion import (
     FUSION_DOC,
     RETRIEVAL_DOC,
@@ -78,6 +79,7 @@ class DualEncoderRetriever:
         tokenizer_kwargs: dict[str, Any] | None = None,
         batch_size: int = 32,
         allow_other_encoder: bool = False,
+        feedback: PseudoRelevanceFeedback | dict[str, Any] | None = None,
     ) -> None:
         """
         :param document_store: The Qdrant or Qdrant Edge store the documents were written to with the same model.
@@ -87,6 +89,10 @@ class DualEncoderRetriever:
             differs from this one, with a warning; otherwise that is an
             :class:`~simlm_haystack.EncoderMismatchError` when the retriever warms up, before any query is
             encoded (see :mod:`simlm_haystack.stores.identity`).
+        :param feedback: Pseudo-relevance feedback (:class:`~simlm_haystack.stores.feedback.PseudoRelevanceFeedback`
+            or its dict): a first search's best documents move the query (Rocchio for the dense vector, expansion
+            terms for the BM25 one) for a second search. Off by default: on SciFact it did not beat plain hybrid
+            search beyond noise and costs a second search (BENCHMARKS.md, issue 27).
         {retrieval_settings}
         {fusion_settings}
         {encoder_settings}
@@ -108,6 +114,7 @@ class DualEncoderRetriever:
             None if retrieval == "dense" else BM25SparseTextEmbedder(**BM25Settings.of(bm25).to_dict())
         )
         self.allow_other_encoder = allow_other_encoder
+        self.feedback = PseudoRelevanceFeedback.of(feedback)
         support = store_support(document_store)
         self.retriever = support.retriever(retrieval, top_k=top_k, filters=filters, search=self.search)
         self._collection_check = CollectionCheck(
@@ -178,7 +185,11 @@ class DualEncoderRetriever:
         :returns: ``{"documents": [...]}``, best first.
         """
         self.warm_up()
-        return self.retriever.run(**self._query_vectors(query), filters=filters, top_k=top_k)
+        vectors = self._query_vectors(query)
+        if self.feedback is not None:
+            first = self.retriever.run(**vectors, filters=filters, top_k=self.feedback.documents, return_embedding=True)
+            vectors = self.feedback.moved(vectors, first["documents"])
+        return self.retriever.run(**vectors, filters=filters, top_k=top_k)
 
     @component.output_types(documents=list[Document])
     async def run_async(
@@ -187,6 +198,11 @@ class DualEncoderRetriever:
         """Like :meth:`run`, without blocking the event loop (each part's ``run_async``)."""
         self.warm_up()
         vectors = await asyncio.to_thread(self._query_vectors, query)
+        if self.feedback is not None:
+            first = await self.retriever.run_async(
+                **vectors, filters=filters, top_k=self.feedback.documents, return_embedding=True
+            )
+            vectors = self.feedback.moved(vectors, first["documents"])
         return await self.retriever.run_async(**vectors, filters=filters, top_k=top_k)
 
     def close(self) -> None:
@@ -208,6 +224,7 @@ class DualEncoderRetriever:
             **self.search.to_dict(),
             bm25=self.bm25,
             allow_other_encoder=self.allow_other_encoder,
+            feedback=None if self.feedback is None else self.feedback.to_dict(),
             **self.text_embedder.settings.to_dict(),
         )
 

@@ -11,18 +11,22 @@ kept there (:mod:`simlm_haystack.stores.identity`). A resumed write skips what i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from haystack import Document
 
 from simlm_haystack.components.bm25_document_embedder import BM25SparseDocumentEmbedder
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
-from simlm_haystack.sparse import BM25Settings
+from simlm_haystack.errors import SettingsError
+from simlm_haystack.sparse import FIXED_AVG_LEN, BM25Settings
 from simlm_haystack.stores.fusion import Retrieval, check_retrieval
 from simlm_haystack.stores.identity import CollectionCheck, CollectionIdentity, EncoderIdentity
 from simlm_haystack.stores.support import StoreSupport, store_support
+
+logger = logging.getLogger(__name__)
 
 
 def already_written(store: Any, documents: list[Document]) -> set[str]:
@@ -78,13 +82,50 @@ class WriteSetup:
     allow_other_encoder: bool
 
     def identity(self) -> EncoderIdentity:
-        """The encoder identity this write keeps with the collection (loads the model)."""
+        """The encoder identity this write keeps with the collection (loads the model; with ``avg_len="corpus"``
+        not yet measured, :meth:`fit_sparse` with no documents first)."""
+        self.fit_sparse(None)
         return writer_identity(self.document_embedder, self.sparse_embedder)
 
     def collection_check(self) -> CollectionCheck:
         """The check of the collection against :meth:`identity`; it opens the collection only when it runs."""
         collection: Callable[[], CollectionIdentity] = self.support.collection_identity
         return CollectionCheck(collection, writes=True, allow_other_encoder=self.allow_other_encoder)
+
+    def fit_sparse(self, documents: Sequence[Document] | None) -> None:
+        """With ``avg_len="corpus"``: take the value measured on the collection when its record keeps one,
+        else measure ``documents`` (the first a write sees) for an empty collection, or use the old default
+        (256) for one filled before collections kept a record. Nothing to do for a fixed ``avg_len``; a record
+        with a fixed one is left to the identity check, which refuses it naming both.
+
+        :raises SettingsError: The collection is empty and no documents were given to measure.
+        """
+        if self.sparse_embedder is None or not self.sparse_embedder.settings.measures_corpus:
+            return  # nothing to measure, or measured already
+        settings = self.sparse_embedder.settings
+        collection = self.support.collection_identity()
+        recorded = collection.identity()
+        if recorded is not None and recorded.sparse is not None:
+            kept = BM25Settings.from_dict(recorded.sparse)
+            if kept.avg_len_documents is not None:
+                self.sparse_embedder.use_settings(
+                    replace(settings, avg_len=kept.avg_len, avg_len_documents=kept.avg_len_documents)
+                )
+            return
+        if recorded is None and collection.count() > 0:  # written before records: fastembed's 256 then
+            logger.warning(
+                "%s keeps no BM25 record; its sparse vectors were made with avg_len=256", collection.description
+            )
+            self.sparse_embedder.use_settings(replace(settings, avg_len=FIXED_AVG_LEN))
+            return
+        if not documents:
+            raise SettingsError(
+                "BM25 avg_len='corpus' is measured on the first documents written into an empty collection, and "
+                "this write sees none before it starts (an indexing pipeline): index with index_documents or the "
+                "CLI, or pass bm25=BM25Settings(avg_len='corpus').measured(texts, titles)"
+            )
+        titles, texts = self.sparse_embedder._titles_and_texts(list(documents), text_embedder="BM25SparseTextEmbedder")
+        self.sparse_embedder.use_settings(settings.measured(texts, titles))
 
     def check_collection(self) -> EncoderIdentity:
         """Load the embedder's model, then keep its identity with an empty collection or check it against the

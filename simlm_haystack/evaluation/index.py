@@ -164,7 +164,8 @@ def ensure_indexed(
         timed = _TimedEmbedder(document_embedder)
         start = time.perf_counter()
         written = index_documents(
-            (replace(document, meta={**document.meta, FINGERPRINT_FIELD: fingerprint}) for document in documents),
+            # A list: BM25's avg_len="corpus" is measured on the whole corpus.
+            [replace(document, meta={**document.meta, FINGERPRINT_FIELD: fingerprint}) for document in documents],
             timed,  # type: ignore[arg-type]  # duck-typed: index_documents only calls run()
             document_store,
             retrieval=retrieval,

@@ -42,11 +42,12 @@ class BM25SparseEmbeddings(SparseEmbeddings):
         *,
         k: float = 1.2,
         b: float = 0.75,
-        avg_len: float = 256.0,
+        avg_len: float | str = 256.0,
         language: str = "english",
         stemmer: bool | str = True,
         stopwords: bool | str | list[str] = True,
         max_token_len: int | None = 40,
+        avg_len_documents: int | None = None,
     ) -> None:
         self.settings = BM25Settings.of_arguments(locals())
         self.encoder = BM25Encoder(self.settings)

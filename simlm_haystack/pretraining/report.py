@@ -65,6 +65,7 @@ HELDOUT_CAVEAT = (
     "(--eval-data) before using it."
 )
 
+
 @dataclass
 class Reading:
     """One model read through one recipe, and what it scored (percent).

@@ -86,7 +86,7 @@ def sentence_transformers_files(recipe: Recipe, hidden_size: int) -> dict[str, A
 
 def _readme(recipe: Recipe, reasons: list[str]) -> str:
     title = (
-        "`title + \" \" + text` (no title: the text alone)"
+        '`title + " " + text` (no title: the text alone)'
         if recipe.title_mode == "concat"
         else "the tokenizer pair `(title, text)`"
     )

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from simlm_haystack.errors import EncoderMismatchError, StoreError
+from simlm_haystack.errors import EncoderMismatchError, SettingsError, StoreError
 from simlm_haystack.recipes import VECTOR_FIELDS, vector_fields
+from simlm_haystack.sparse import BM25Settings
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -120,8 +121,10 @@ class EncoderIdentity:
             ]
             if fields:
                 found.append("the recipe's " + ", ".join(fields))
-        if not (reading and other.sparse is None) and self.sparse != other.sparse:
-            found.append(f"the BM25 sparse side ({_describe_sparse(self.sparse)} vs {_describe_sparse(other.sparse)})")
+        if not (reading and other.sparse is None):
+            sparse = _sparse_differences(self.sparse, other.sparse)
+            if sparse:
+                found.append(f"the BM25 sparse side ({sparse})")
         return found
 
     def describe(self) -> str:
@@ -132,6 +135,19 @@ class EncoderIdentity:
             else "no dense model"
         )
         return dense + (", and BM25 sparse vectors" if self.sparse is not None else "")
+
+
+def _sparse_differences(recorded: dict[str, Any] | None, other: dict[str, Any] | None) -> str:
+    """What differs between a collection's BM25 settings and another's, as :meth:`BM25Settings.agrees_with`
+    compares them (a field a record lacks, written before it existed, is at its default: ``avg_len`` 256);
+    empty when they agree."""
+    if recorded is None or other is None:
+        return "" if recorded is other else f"{_describe_sparse(recorded)} vs {_describe_sparse(other)}"
+    try:
+        differences = BM25Settings.from_dict(other).agrees_with(BM25Settings.from_dict(recorded))
+    except SettingsError:  # settings this version cannot read: compared as they are
+        return "" if recorded == other else f"{_describe_sparse(recorded)} vs {_describe_sparse(other)}"
+    return ", ".join(differences)
 
 
 def _describe_sparse(sparse: dict[str, Any] | None) -> str:

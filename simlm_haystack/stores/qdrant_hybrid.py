@@ -3,8 +3,10 @@
 qdrant-haystack's ``QdrantHybridRetriever`` sets no limit on its two prefetches, so each brings Qdrant's
 default of 10 candidates to the fusion whatever ``top_k`` is, and it fuses by RRF only. This subclass
 overrides its one hook, the search it runs: each prefetch brings ``HybridSearch.candidates(top_k)``
-points, and the fusion is RRF (``k``, weights) or DBSF. Everything else (init parameters, filter policy,
-serialisation, the collection layout it reads) is qdrant-haystack's; ``group_by`` is not offered.
+points, and the fusion is RRF (``k``, weights) or DBSF; a ``top_k`` beyond ``prefetch_limit`` adds a deeper
+fusion's others after them, as the Edge store does (:func:`~simlm_haystack.stores.fusion.deepened`).
+Everything else (init parameters, filter policy, serialisation, the collection layout it reads) is
+qdrant-haystack's; ``group_by`` is not offered.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from haystack_integrations.document_stores.qdrant.converters import DENSE_VECTOR
 from haystack_integrations.document_stores.qdrant.filters import convert_filters_to_qdrant
 from qdrant_client.http import models
 
-from simlm_haystack.stores.fusion import FusionMethod, HybridSearch
+from simlm_haystack.stores.fusion import FusionMethod, HybridSearch, deepened
 from simlm_haystack.stores.qdrant_internals import async_client, documents_from_points, retriever_settings, sync_client
 
 
@@ -42,10 +44,12 @@ def _arguments(
     return_embedding: bool,
     score_threshold: float | None,
     search: HybridSearch,
+    candidates: int | None = None,
 ) -> dict[str, Any]:
-    """``query_points``' arguments: two limited prefetches (sparse first, as qdrant-haystack), then the fusion."""
+    """``query_points``' arguments: two limited prefetches (sparse first, as qdrant-haystack) of ``candidates``
+    (default: ``search.candidates(top_k)``), then the fusion."""
     condition = convert_filters_to_qdrant(filters)
-    limit = search.candidates(top_k)
+    limit = candidates or search.candidates(top_k)
     sparse = models.SparseVector(indices=query_sparse_embedding.indices, values=query_sparse_embedding.values)
     return {
         "collection_name": store.index,
@@ -74,7 +78,8 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
     :param rrf_k: RRF's constant ``k``.
     :param rrf_weights: RRF's ``[sparse, dense]`` weights; ``None`` weighs them alike.
     :param fusion: ``"rrf"`` or ``"dbsf"`` (see :mod:`simlm_haystack.stores.fusion`).
-    :param prefetch_limit: Candidates each side brings to the fusion (at least ``top_k``).
+    :param prefetch_limit: Candidates each side brings to the fusion that ranks the first places (a deeper
+        ``top_k`` adds a deeper fusion's others after them: :mod:`simlm_haystack.stores.fusion`).
     """
 
     def __init__(
@@ -152,6 +157,18 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
             search=self.search.overridden(rrf_k=rrf_k, rrf_weights=rrf_weights),
         )
 
+    def _deeper(self, arguments: dict[str, Any], returned: int) -> dict[str, Any] | None:
+        """The arguments that change for the deeper fusion (its prefetch limits, no threshold), or None."""
+        candidates = self.search.deeper(arguments["limit"], returned)  # run overrides no prefetch_limit
+        if candidates is None:
+            return None
+        prefetch = [prefetch.model_copy(update={"limit": candidates}) for prefetch in arguments["prefetch"]]
+        return {"prefetch": prefetch, "score_threshold": None}
+
+    @staticmethod
+    def _deepened(arguments: dict[str, Any], found: list[Document], deeper: list[Document]) -> list[Document]:
+        return deepened(found, deeper, arguments["limit"], arguments["score_threshold"])
+
     @component.output_types(documents=list[Document])
     def run(  # type: ignore[override]  # no group_by
         self,
@@ -178,8 +195,12 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
             rrf_k,
             rrf_weights,
         )
-        points = sync_client(store).query_points(**arguments).points
-        return {"documents": documents_from_points(store, points)}
+        found = documents_from_points(store, sync_client(store).query_points(**arguments).points)
+        candidates = self._deeper(arguments, len(found))
+        if candidates is None:
+            return {"documents": found}
+        deeper = sync_client(store).query_points(**{**arguments, **candidates}).points
+        return {"documents": self._deepened(arguments, found, documents_from_points(store, deeper))}
 
     @component.output_types(documents=list[Document])
     async def run_async(  # type: ignore[override]
@@ -205,5 +226,10 @@ class QdrantHybridSearchRetriever(QdrantHybridRetriever):
             rrf_k,
             rrf_weights,
         )
-        points = (await (await async_client(store)).query_points(**arguments)).points
-        return {"documents": documents_from_points(store, points)}
+        client = await async_client(store)
+        found = documents_from_points(store, (await client.query_points(**arguments)).points)
+        candidates = self._deeper(arguments, len(found))
+        if candidates is None:
+            return {"documents": found}
+        deeper = (await client.query_points(**{**arguments, **candidates})).points
+        return {"documents": self._deepened(arguments, found, documents_from_points(store, deeper))}

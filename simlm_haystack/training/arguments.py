@@ -38,14 +38,23 @@ class DataArguments:
         default=None, metadata={"help": "corpus.jsonl to look up the document ids of a training JSONL"}
     )
     split: str = field(default="train", metadata={"help": "qrels split of a BEIR --train folder"})
+    dev_queries: float = field(
+        default=0,
+        metadata={
+            "help": "training queries of a BEIR --train folder held out as a dev split: a count (>= 1) or a share "
+            "(0 < N < 1), drawn with --dev_seed; the checkpoint scoring best there (nDCG@10, evaluated at each "
+            "--save_steps unless --eval_strategy is given) is kept. 0: none, the last checkpoint is kept"
+        },
+    )
+    dev_seed: int = field(default=1234, metadata={"help": "seed of the --dev_queries draw"})
     eval: str | None = field(
         default=None,
         metadata={
-            "help": "BEIR folder evaluated at every checkpoint (nDCG@10, MRR@10, R@100); unless --eval_strategy "
-            "is given, evaluation runs at each --save_steps and the best checkpoint by nDCG@10 is kept"
+            "help": "BEIR folder whose --eval_split is evaluated once, after training, on the model kept "
+            "(nDCG@10, MRR@10, R@100): reported, never used to choose (choose on --dev_queries)"
         },
     )
-    eval_split: str = field(default="dev", metadata={"help": "qrels split of the --eval folder"})
+    eval_split: str = field(default="test", metadata={"help": "qrels split of the --eval folder"})
     mine_negatives: bool = field(
         default=False,
         metadata={"help": "mine hard negatives with --model first (saved to OUTPUT_DIR/train-mined.jsonl)"},

@@ -29,7 +29,7 @@ from simlm_haystack.stores.edge.requests import (
     sparse_search_params,
 )
 from simlm_haystack.stores.edge.shard import OpenCollection
-from simlm_haystack.stores.fusion import HybridSearch
+from simlm_haystack.stores.fusion import HybridSearch, deepened
 
 
 class EdgeDocumentStore(AsyncMethods, OpenCollection):
@@ -238,26 +238,33 @@ class EdgeDocumentStore(AsyncMethods, OpenCollection):
         search: HybridSearch | None = None,
     ) -> list[Document]:
         """The ``top_k`` documents of the dense and the sparse candidates fused as ``search`` says
-        (:class:`HybridSearch`'s defaults without; see :func:`~simlm_haystack.stores.edge.requests.hybrid_request`).
+        (:class:`HybridSearch`'s defaults without; see :func:`~simlm_haystack.stores.edge.requests.hybrid_request`);
+        beyond ``prefetch_limit``, a deeper fusion's others follow (:func:`~simlm_haystack.stores.fusion.deepened`).
 
         :raises CollectionMismatchError: The collection has no sparse vectors.
         """
         self.require_sparse_vectors("A hybrid search")
-        dense = dense_query(self._layout, query_embedding)
-        sparse = sparse_query(query_sparse_embedding)
-        condition = edge_filter(filters)
+        search = search if search is not None else HybridSearch()
         shard = self._open_shard()
-        request = hybrid_request(
-            dense,
-            self._dense_search_params(shard),
-            sparse,
-            search=search if search is not None else HybridSearch(),
-            condition=condition,
-            top_k=top_k,
-            return_embedding=return_embedding,
-            score_threshold=score_threshold,
+        arguments = {
+            "search": search,
+            "condition": edge_filter(filters),
+            "top_k": top_k,
+            "return_embedding": return_embedding,
+            "score_threshold": score_threshold,
+        }
+        queries = (dense_query(self._layout, query_embedding), self._dense_search_params(shard))
+        sparse = sparse_query(query_sparse_embedding)
+        request = hybrid_request(*queries, sparse, **arguments)
+        found = self._documents(self._call("search", lambda _: shard.query(request)))
+        candidates = search.deeper(top_k, len(found))
+        if candidates is None:
+            return found
+        # The threshold is applied to the deeper fusion's scores once they are shifted below the first's.
+        deeper = hybrid_request(*queries, sparse, **{**arguments, "score_threshold": None}, candidates=candidates)
+        return deepened(
+            found, self._documents(self._call("search", lambda _: shard.query(deeper))), top_k, score_threshold
         )
-        return self._documents(self._call("search", lambda _: shard.query(request)))
 
     def _dense_search_params(self, shard: edge.EdgeShard, hnsw_ef: int | None = None) -> edge.SearchParams:
         """Exact below ``exact_search_threshold`` points, else HNSW (the graph built first if writes came since)."""

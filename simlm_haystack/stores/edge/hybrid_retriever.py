@@ -22,7 +22,8 @@ class EdgeHybridRetriever:
     The sparse and the dense candidates are prefetched as ``QdrantHybridRetriever`` prefetches them (sparse
     first, so ``rrf_weights`` are ``[sparse, dense]``; ``filters`` on both), then fused. Two defaults differ
     from qdrant-haystack's, which are the server's: ``rrf_k`` is 60 here (Qdrant's is 2), and each side
-    brings ``max(prefetch_limit, top_k)`` candidates (qdrant-haystack leaves the prefetch limit to the server,
+    brings ``prefetch_limit`` candidates (a deeper ``top_k`` adds a deeper fusion's others after them:
+    :mod:`simlm_haystack.stores.fusion`; qdrant-haystack leaves the prefetch limit to the server,
     10, whatever ``top_k``). ``rrf_k=2, prefetch_limit=10`` and ``top_k <= 10`` reproduce it.
 
     ```python
@@ -44,7 +45,7 @@ class EdgeHybridRetriever:
     :param rrf_weights: ``[sparse, dense]`` weights of RRF's two lists; ``None`` weighs them alike.
     :param fusion: ``"rrf"`` (reciprocal rank fusion) or ``"dbsf"`` (distribution-based score fusion, which
         ignores ``rrf_k`` and ``rrf_weights``).
-    :param prefetch_limit: Candidates each side brings to the fusion; at least ``top_k`` are brought.
+    :param prefetch_limit: Candidates each side brings to the fusion that ranks the first places.
     :raises CollectionMismatchError: The store has no sparse vectors.
     :raises SettingsError: A fusion setting is out of range (see :class:`HybridSearch`).
     """
