@@ -51,3 +51,21 @@ def test_the_hybrid_retriever_reads_qdrant_haystack_only_through_the_adapter() -
         text = module.read_text(encoding="utf-8")
         for name in private:
             assert not re.search(rf"\.{name}\b", text), f"{module.name} reads {name}: use qdrant_internals"
+
+
+def test_what_serving_takes_of_hayhooks_exists_and_is_bounded() -> None:
+    """`simlm_haystack.serving.app` builds on Hayhooks' app, registry, routers and one private loader function
+    (the flags Hayhooks sets on a wrapper it loads from files): an upgrade that moves one fails here by name."""
+    pytest.importorskip("hayhooks")
+    import importlib
+
+    taken = {
+        "hayhooks.server.utils.module_loader": "_set_method_implementation_flags",
+        "hayhooks.server.utils.deploy_utils": "commit_prepared_pipeline",
+        "hayhooks.server.pipelines.registry": "registry",
+        "hayhooks.server.utils.models": "PreparedPipeline",
+    }
+    missing = [f"{where}.{name}" for where, name in taken.items() if not hasattr(importlib.import_module(where), name)]
+    assert not missing, f"hayhooks {version('hayhooks')} lacks {', '.join(missing)} (tested with hayhooks>=2.1,<3)"
+    extras = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["optional-dependencies"]["serve"]
+    assert "hayhooks>=2.1,<3" in extras and int(version("hayhooks").split(".")[0]) == 2

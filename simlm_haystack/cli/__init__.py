@@ -23,6 +23,7 @@ from simlm_haystack.cli.arguments import (
 )
 from simlm_haystack.cli.distributed import add_ray_arguments
 from simlm_haystack.cli.retrieval import cmd_eval, cmd_index, cmd_push, cmd_search, shown_query
+from simlm_haystack.cli.serving import add_serve_parser
 from simlm_haystack.cli.training import cmd_pretrain, cmd_train
 from simlm_haystack.errors import SimlmHaystackError
 
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--quiet", action="store_true", help="no progress bar")
     push.set_defaults(handler=cmd_push)
 
+    add_serve_parser(commands)
+
     # The train flags are the training dataclasses' fields, parsed by HfArgumentParser in cmd_train.
     training = commands.add_parser(
         "train",
@@ -136,4 +139,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"simlm-haystack {args.command}: interrupted", file=sys.stderr)
         return 130
-
