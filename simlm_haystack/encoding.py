@@ -303,7 +303,8 @@ class DualEncoder:
             self.graph is not None or (self.precision != "exact" and self.loaded.model.device.type == "cpu")
         )
         # No bar object at all without a bar: making a disabled one costs a query tens of microseconds.
-        progress = tqdm(total=len(texts), desc=f"Encoding {side}s", unit=side) if progress_bar else None
+        what = "queries" if side == "query" else "documents"
+        progress = tqdm(total=len(texts), desc=f"Encoding {what}", unit=side) if progress_bar else None
         with (
             _intra_op_threads(1 if single_thread and self.graph is None else None),
             torch.inference_mode(),
