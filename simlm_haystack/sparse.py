@@ -166,7 +166,8 @@ class BM25Settings:
         ``avg_len="corpus"`` agrees with a value measured on the corpus (and only with one);
         ``avg_len_documents`` is never compared."""
         mine, theirs = self.to_dict(), recorded.to_dict()
-        mine.pop("avg_len_documents", None), theirs.pop("avg_len_documents", None)
+        for compared in (mine, theirs):
+            compared.pop("avg_len_documents", None)
         if self.measures_corpus and recorded.avg_len_documents is not None:
             mine["avg_len"] = theirs["avg_len"]
         elif recorded.measures_corpus and self.avg_len_documents is not None:

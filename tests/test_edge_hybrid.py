@@ -341,7 +341,7 @@ def test_hybrid_top_k_is_numpy_bm25_and_cosine_fused(
     retriever = store_support(scifact_store).hybrid_retriever(top_k=10, filters=filters, search=search)
     assert retriever.search == search
     eligible = scifact.eligible(filters)
-    candidates = search.candidates(10)
+    candidates = search.prefetch_limit
     for query_sparse, query_dense in scifact.queries:
         sparse_scores, dense_scores = scifact.bm25(query_sparse), scifact.dense @ query_dense
         # Each side's candidates, filtered (the sparse ones share a term with the query); ties in the engine's order.

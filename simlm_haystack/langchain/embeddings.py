@@ -31,6 +31,7 @@ from simlm_haystack.settings import (
     hub_options,
     settings_arguments,
 )
+from simlm_haystack.st_checkpoint.arguments import model_argument
 from simlm_haystack.st_checkpoint.files import CheckpointFiles
 from simlm_haystack.text_checks import check_texts_and_titles
 
@@ -115,15 +116,11 @@ class DualEncoderEmbeddings(HoldsEncoderSettings, Embeddings):
         show_progress: bool = False,
     ) -> None:
         owner = type(self).__name__
-        if (model is None) == (model_name is None):
-            raise SettingsError(
-                f"{owner} takes the model as model= or as model_name= (langchain-huggingface's name), exactly one: "
-                f"got {'both' if model is not None else 'neither'}"
-            )
+        model = model_argument(owner, model, model_name, "langchain-huggingface")
         # With model_name=, model_kwargs are SentenceTransformer(...)'s (langchain-huggingface's meaning).
         theirs = model_kwargs if model_name is not None else None
         ours = {
-            **settings_arguments({**locals(), "model": model if model is not None else model_name}),
+            **settings_arguments(locals()),
             "model_kwargs": None if model_name is not None else model_kwargs,
             "progress_bar": progress_bar,
         }

@@ -33,7 +33,7 @@ from simlm_haystack.settings import (
     hub_options,
     settings_arguments,
 )
-from simlm_haystack.st_checkpoint.arguments import sentence_transformer_settings
+from simlm_haystack.st_checkpoint.arguments import model_argument, sentence_transformer_settings
 from simlm_haystack.st_checkpoint.files import CheckpointFiles
 from simlm_haystack.text_checks import check_texts_and_titles
 
@@ -127,12 +127,8 @@ class DualEncoderEmbedding(HoldsEncoderSettings, BaseEmbedding):
         **sentence_transformer_kwargs: Any,
     ) -> None:
         owner = type(self).__name__
-        if (model is None) == (model_name is None):
-            raise SettingsError(
-                f"{owner} takes the model as model= or as model_name= (HuggingFaceEmbedding's name), exactly one: "
-                f"got {'both' if model is not None else 'neither'}"
-            )
-        arguments = {**locals(), "model": model if model is not None else model_name, "batch_size": embed_batch_size}
+        model = model_argument(owner, model, model_name, "HuggingFaceEmbedding")
+        arguments = {**locals(), "batch_size": embed_batch_size}
         ours = {**settings_arguments(arguments), "progress_bar": progress_bar}
         loading = {**ours, **sentence_transformer_settings(sentence_transformer_kwargs)}  # use_auth_token=, ...
         hub = hub_options(loading)

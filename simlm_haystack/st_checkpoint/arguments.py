@@ -43,6 +43,19 @@ _KNOWN |= {"encode_kwargs": _ENCODE, "query_encode_kwargs": _ENCODE}
 _IGNORED = {"model_kwargs": IGNORED_ARGUMENTS, "encode_kwargs": ENCODE_IGNORED, "query_encode_kwargs": ENCODE_IGNORED}
 
 
+def model_argument(owner: str, model: str | None, model_name: str | None, named_by: str) -> str:
+    """The model given as ``model=`` (ours) or ``model_name=`` (the name ``named_by``'s class uses), exactly one.
+
+    :raises SettingsError: Both or neither.
+    """
+    if (model is None) == (model_name is None):
+        raise SettingsError(
+            f"{owner} takes the model as model= or as model_name= ({named_by}'s name), exactly one: "
+            f"got {'both' if model is not None else 'neither'}"
+        )
+    return model if model is not None else model_name  # type: ignore[return-value]  # one is a str
+
+
 def sentence_transformer_settings(model_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """``SentenceTransformer(...)``'s arguments that are our settings, by our name (those given only)."""
     st = model_kwargs or {}

@@ -108,11 +108,6 @@ class HybridSearch:
             search = replace(search, rrf_weights=tuple(rrf_weights))  # type: ignore[arg-type]  # checked there
         return search
 
-    def candidates(self, top_k: int) -> int:
-        """How many candidates each side prefetches for the fusion that ranks a search's first places:
-        ``prefetch_limit``, whatever ``top_k`` is (see the module docstring)."""
-        return self.prefetch_limit
-
     def deeper(self, top_k: int, returned: int) -> int | None:
         """The candidates a side of the second, deeper fusion brings when a search of ``top_k`` got ``returned``
         documents from the first (``top_k``); None when no second fusion is needed: ``top_k`` is within

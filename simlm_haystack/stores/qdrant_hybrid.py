@@ -2,7 +2,7 @@
 
 qdrant-haystack's ``QdrantHybridRetriever`` sets no limit on its two prefetches, so each brings Qdrant's
 default of 10 candidates to the fusion whatever ``top_k`` is, and it fuses by RRF only. This subclass
-overrides its one hook, the search it runs: each prefetch brings ``HybridSearch.candidates(top_k)``
+overrides its one hook, the search it runs: each prefetch brings ``HybridSearch.prefetch_limit``
 points, and the fusion is RRF (``k``, weights) or DBSF; a ``top_k`` beyond ``prefetch_limit`` adds a deeper
 fusion's others after them, as the Edge store does (:func:`~simlm_haystack.stores.fusion.deepened`).
 Everything else (init parameters, filter policy, serialisation, the collection layout it reads) is
@@ -47,9 +47,9 @@ def _arguments(
     candidates: int | None = None,
 ) -> dict[str, Any]:
     """``query_points``' arguments: two limited prefetches (sparse first, as qdrant-haystack) of ``candidates``
-    (default: ``search.candidates(top_k)``), then the fusion."""
+    (default: ``search.prefetch_limit``), then the fusion."""
     condition = convert_filters_to_qdrant(filters)
-    limit = candidates or search.candidates(top_k)
+    limit = candidates or search.prefetch_limit
     sparse = models.SparseVector(indices=query_sparse_embedding.indices, values=query_sparse_embedding.values)
     return {
         "collection_name": store.index,

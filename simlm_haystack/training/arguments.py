@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from simlm_haystack.training.dev_split import DEV_SEED
 from simlm_haystack.training.losses import LOSSES
 
 
@@ -46,7 +47,7 @@ class DataArguments:
             "--save_steps unless --eval_strategy is given) is kept. 0: none, the last checkpoint is kept"
         },
     )
-    dev_seed: int = field(default=1234, metadata={"help": "seed of the --dev_queries draw"})
+    dev_seed: int = field(default=DEV_SEED, metadata={"help": "seed of the --dev_queries draw"})
     eval: str | None = field(
         default=None,
         metadata={

@@ -108,10 +108,10 @@ def hybrid_request(
     candidates: int | None = None,
 ) -> edge.QueryRequest:
     """Two prefetches, as ``QdrantDocumentStore._query_hybrid`` runs them (the sparse one first, then the dense
-    one), each of ``candidates`` points (default ``search.candidates(top_k)``: the first fusion; a deeper one
+    one), each of ``candidates`` points (default ``search.prefetch_limit``: the first fusion; a deeper one
     passes :meth:`HybridSearch.deeper`'s) filtered by ``condition``; then the fusion of ``search``.
     ``score_threshold`` applies to the fused score."""
-    candidates = candidates or search.candidates(top_k)
+    candidates = candidates or search.prefetch_limit
     prefetches = [
         edge.Prefetch(limit=candidates, query=sparse, filter=condition, params=sparse_search_params()),
         edge.Prefetch(limit=candidates, query=dense, filter=condition, params=dense_params),
