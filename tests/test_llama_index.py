@@ -230,7 +230,11 @@ def test_retriever_returns_the_nearest_nodes_with_id_text_title_and_metadata(wri
 @pytest.mark.parametrize("retrieval", ["dense", "sparse", "hybrid"])
 def test_filters_and_top_k_in_every_mode(written: dict, retrieval: str) -> None:
     recent = MetadataFilters(filters=[MetadataFilter(key="year", value=2020, operator=FilterOperator.GT)])
-    retriever = _retriever(written, top_k=2, filters=recent, retrieval=retrieval, fusion="rrf")
+    # BM25 leads the fusion (RRF k=1, weights [sparse 3, dense 1]): with RRF's defaults a tiny random dense side
+    # that ranks paris over tokyo ties them exactly (each first on one side, second on the other), and the engine
+    # breaks the tie either way; Qdrant's weights divide the rank, so they decide only with a small k.
+    leading = {"fusion": "rrf", "rrf_k": 1, "rrf_weights": [3.0, 1.0]}
+    retriever = _retriever(written, top_k=2, filters=recent, retrieval=retrieval, **leading)
     try:
         found = retriever.retrieve("the capital of Japan")
         assert 0 < len(found) <= 2 and all(n.node.metadata["year"] > 2020 for n in found)
