@@ -111,6 +111,8 @@ def start_server(args: argparse.Namespace, path: Path, retrieval: str, port: int
         "--model", args.model, "--recipe", RECIPE, "--backend", args.backend, "--precision", args.precision,
         "--qdrant-path", str(path), "--index", INDEX, "--retrieval", retrieval, "--port", str(port),
     ]  # fmt: skip
+    if args.workers is not None:
+        command += ["--workers", str(args.workers)]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -304,6 +306,7 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx")
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--queries", type=int, default=2000, help="queries per load run")
+    parser.add_argument("--workers", type=int, help="the server's --workers (default: its own, the cores)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--pairs", type=int, default=500, help="in-process / HTTP query pairs")
     parser.add_argument("--write-batches", type=int, default=20, help="requests of 10 documents added while searching")

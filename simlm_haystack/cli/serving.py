@@ -42,6 +42,11 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--max-top-k", type=positive_int, default=1000, help="the largest top_k a request may ask")
     serve.add_argument("--max-query-chars", type=positive_int, default=8192, help="the longest query, in characters")
     serve.add_argument("--max-documents", type=positive_int, default=1000, help="documents per /index/run request")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        help="searches run at once, one core each (default: the cores this process may use)",
+    )
     serve.add_argument("--description", help="what the collection holds, in a few words, for agents (MCP tool)")
     serve.set_defaults(handler=cmd_serve)
 
@@ -85,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             search_name=args.name,
             index_name=args.index_route,
             holds=args.description,
+            workers=args.workers,
         )
         app = build_app(
             deployments, limits=limits, api_key=api_key, host=args.host

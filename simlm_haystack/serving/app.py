@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from simlm_haystack.serving.guards import ApiKeyMiddleware, BodyLimitMiddleware
 from simlm_haystack.serving.mcp_tools import mount_mcp
 from simlm_haystack.serving.requests import RequestLimits, validation_message
+from simlm_haystack.serving.routes import answer_deployments
 
 
 @dataclass
@@ -77,6 +78,7 @@ def build_app(
     app.router.routes[:] = [route for route in app.router.routes if not _left_out(route)]
     for deployment in deployments:
         deploy(app, deployment)
+    answer_deployments(app, {d.name: (d.wrapper, d.request_model) for d in deployments})
     tools = [deployment.name for deployment in deployments if deployment.mcp]
     if tools:
         mount_mcp(app, tools, host=host)

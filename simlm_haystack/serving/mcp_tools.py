@@ -2,7 +2,8 @@
 
 Hayhooks lists each deployed pipeline as a tool (its name, description and request model's schema) and runs its
 ``run_api`` when the tool is called; this module does the same from Hayhooks' registry, on the MCP SDK's low-level
-``Server`` (Hayhooks 2.1's own MCP server is written for the SDK's 1.x API). A tool call is checked by the same
+``Server`` (Hayhooks 2.1's own MCP server is written for the SDK's 1.x API); a search runs on the wrapper's pool,
+as over REST. A tool call is checked by the same
 request model as ``POST /<name>/run``, and a refused one is a tool result marked as an error, naming the problem,
 so that the agent can correct its call.
 """
@@ -14,7 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import mcp_types as types
 from fastapi import FastAPI, HTTPException
 from hayhooks.server.pipelines.registry import registry
@@ -22,6 +22,7 @@ from mcp.server.lowlevel import Server
 from pydantic import ValidationError
 
 from simlm_haystack.serving.requests import validation_message
+from simlm_haystack.serving.wrappers import run_wrapper
 
 #: The path of the Streamable HTTP endpoint.
 MCP_PATH = "/mcp"
@@ -60,7 +61,7 @@ def mcp_server(names: list[str]) -> Server:
         except ValidationError as error:
             return _error(validation_message(list(error.errors()))[0])
         try:
-            result = await anyio.to_thread.run_sync(lambda: wrapper.run_api(**request.model_dump()))
+            result = await run_wrapper(wrapper, dict(request))
         except HTTPException as error:
             return _error(str(error.detail))
         return types.CallToolResult(content=[types.TextContent(text=json.dumps(result))], structured_content=result)

@@ -73,6 +73,7 @@ def build_deployments(
     search_name: str = "search",
     index_name: str = "index",
     holds: str | None = None,
+    workers: int | None = None,
 ) -> list[Deployment]:
     """The search deployment around ``build_query_pipeline(text_embedder, document_store, ...)`` and, with a
     ``document_embedder``, the one adding documents through :func:`~simlm_haystack.index_documents`.
@@ -88,6 +89,7 @@ def build_deployments(
     :param search_name: The search route and MCP tool name.
     :param index_name: The route adding documents.
     :param holds: What the collection holds, for the tool description.
+    :param workers: Searches run at once (:class:`~simlm_haystack.serving.wrappers.SearchWrapper`).
     """
     limits = limits or RequestLimits()
     pipeline = build_query_pipeline(
@@ -98,7 +100,7 @@ def build_deployments(
         retrieval=retrieval,
         **(search or HybridSearch()).to_dict(),
     )
-    searching = SearchWrapper(pipeline=pipeline, limits=limits)
+    searching = SearchWrapper(pipeline=pipeline, limits=limits, workers=workers)
     deployments = [
         Deployment(
             name=search_name,

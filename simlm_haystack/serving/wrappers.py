@@ -8,15 +8,20 @@ pipeline in ``build_pipeline()`` (see ``examples/hayhooks/``).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
 from hayhooks import BasePipelineWrapper
 from haystack import Document, Pipeline
 from haystack.errors import FilterError
 from typing_extensions import TypedDict  # pydantic reads typing_extensions.TypedDict on Python < 3.12
 
+from simlm_haystack.backends import cpu_threads
 from simlm_haystack.components.document_embedder import DualEncoderDocumentEmbedder
 from simlm_haystack.components.retriever import DualEncoderRetriever
 from simlm_haystack.components.writing import write_setup
@@ -53,6 +58,14 @@ def hit(document: Document) -> Hit:
     return {"id": document.id, "content": document.content, "meta": document.meta, "score": document.score}
 
 
+async def run_wrapper(wrapper: BasePipelineWrapper, arguments: dict[str, Any]) -> Any:
+    """Call a wrapper as Hayhooks' route does: its ``run_api_async`` when it has one, else its ``run_api`` on a
+    worker thread."""
+    if type(wrapper).run_api_async is not BasePipelineWrapper.run_api_async:
+        return await wrapper.run_api_async(**arguments)
+    return await run_in_threadpool(wrapper.run_api, **arguments)
+
+
 def refused(error: Exception) -> HTTPException:
     """The HTTP error a refused request becomes: its status (422 unless said) and message, never a traceback."""
     return HTTPException(status_code=getattr(error, "status", 422), detail=str(error))
@@ -62,19 +75,32 @@ class SearchWrapper(BasePipelineWrapper):
     """Searches one collection: a Haystack pipeline whose component ``"retriever"`` is a
     :class:`~simlm_haystack.DualEncoderRetriever`.
 
+    Requests served asynchronously (Hayhooks' REST route, ``simlm-haystack serve``, the MCP tool) search on a pool of
+    ``workers`` threads, first come first served: one query's forward pass runs on one core, so that many threads
+    use every core, and more would only share them, every request then waiting for all the others (measured in
+    BENCHMARKS.md, "Issue 28").
+
     :param pipeline: The query pipeline (:func:`~simlm_haystack.components.pipelines.build_query_pipeline`); without
         one, a subclass's :meth:`build_pipeline` gives it.
     :param limits: What one request may ask for.
+    :param workers: Searches run at once (default: the cores this process may use).
     """
 
     limits: RequestLimits = RequestLimits()
 
-    def __init__(self, *, pipeline: Pipeline | None = None, limits: RequestLimits | None = None) -> None:
+    def __init__(
+        self, *, pipeline: Pipeline | None = None, limits: RequestLimits | None = None, workers: int | None = None
+    ) -> None:
         super().__init__()
         self._given = pipeline
         if limits is not None:
             self.limits = limits
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.workers = workers or cpu_threads()
         self._retriever: DualEncoderRetriever | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_made = threading.Lock()
 
     def setup(self) -> None:
         """Take the pipeline given, else :meth:`build_pipeline`'s, then load the model and check the collection's
@@ -116,6 +142,21 @@ class SearchWrapper(BasePipelineWrapper):
         except (RequestError, EmptyQueryError, FilterError) as error:
             raise refused(error) from None
         return {"documents": [hit(document) for document in documents]}
+
+    async def run_api_async(self, query: str, top_k: int = 10, filters: dict[str, Any] | None = None) -> SearchResult:
+        search = functools.partial(self.run_api, query, top_k, filters)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, search)
+
+    # Hayhooks documents the route and its fields from the method it calls (this one, when it is defined).
+    run_api_async.__doc__ = run_api.__doc__
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads searches run on (made on first use)."""
+        with self._pool_made:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="search")
+            return self._pool
 
 
 class IndexWrapper(BasePipelineWrapper):
