@@ -11,7 +11,8 @@ started as a subprocess (``--backend onnx --precision int8`` by default, the fas
   process) and one HTTP client alternate query by query; p50 of each and of the paired differences, and how many
   top-10 lists agree;
 - **load**: 1, 4 and 16 concurrent clients (threads, one keep-alive connection each) send ``--queries`` queries in
-  all (SciFact's 1,109 queries, cycled), top_k 10; throughput, p50, p99 and errors per run;
+  all (SciFact's 1,109 queries, cycled), top_k 10; throughput, p50, p99 and errors per run; then the in-process
+  retriever from 1 and 2 threads, the same queries: how far two cores carry a search without HTTP;
 - **writes while searching**: 4 clients search while a fifth adds documents (copies of corpus documents under new
   ids, 10 per request); every returned copy must equal what was sent (no half-written document), and afterwards
   every acknowledged copy must be found (none lost).
@@ -161,32 +162,49 @@ def http_overhead(retriever: Any, port: int, queries: list[str], pairs: int) -> 
 
 def load_run(port: int, queries: list[str], clients: int, total: int) -> dict[str, Any]:
     """``total`` queries over ``clients`` concurrent clients; throughput, p50, p99, errors."""
+    run = threaded_run(lambda: Client(port).search, queries, clients, total)
+    return {"clients": clients, **run}
+
+
+def in_process_run(retriever: Any, queries: list[str], threads: int, total: int) -> dict[str, Any]:
+    """The same on the in-process retriever, from ``threads`` threads: what the cores give without HTTP."""
+
+    def search(query: str) -> tuple[float, list[Any]]:
+        start = time.perf_counter()
+        documents = retriever.run(query=query, top_k=10)["documents"]
+        return (time.perf_counter() - start) * 1000, documents
+
+    return {"threads": threads, **threaded_run(lambda: search, queries, threads, total)}
+
+
+def threaded_run(searcher: Any, queries: list[str], threads: int, total: int) -> dict[str, Any]:
+    """``total`` queries from ``threads`` threads, each calling its own ``searcher()`` (-> ``(ms, documents or
+    None)``); throughput, p50, p99, errors."""
     counter = itertools.count()
     lock = threading.Lock()
     latencies: list[float] = []
     errors = [0]
 
     def work() -> None:
-        client = Client(port)
+        search = searcher()
         while True:
             with lock:
                 position = next(counter)
             if position >= total:
                 return
-            elapsed, documents = client.search(queries[position % len(queries)])
+            elapsed, documents = search(queries[position % len(queries)])
             with lock:
                 latencies.append(elapsed)
                 errors[0] += documents is None
 
-    threads = [threading.Thread(target=work) for _ in range(clients)]
+    workers = [threading.Thread(target=work) for _ in range(threads)]
     start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     wall = time.perf_counter() - start
     return {
-        "clients": clients,
         "queries": total,
         "seconds": round(wall, 2),
         "throughput_qps": round(total / wall, 1),
@@ -290,6 +308,10 @@ def measure(args: argparse.Namespace, root: Path, retrieval: str, queries: list[
         by_clients = {run["clients"]: run for run in result["load"]}
         if 1 in by_clients and 4 in by_clients:
             result["throughput_4_over_1"] = round(by_clients[4]["throughput_qps"] / by_clients[1]["throughput_qps"], 2)
+        # What the two cores give the retriever alone, right after: the ceiling of the ratio above.
+        result["in_process_load"] = [in_process_run(retriever, queries, threads, args.queries) for threads in (1, 2)]
+        alone, pair = (run["throughput_qps"] for run in result["in_process_load"])
+        result["in_process_2_threads_over_1"] = round(pair / alone, 2)
         result["writes_while_searching"] = writes_while_searching(port, queries, args.data, args.write_batches)
         print(json.dumps({retrieval: result}, indent=1), flush=True)
         return result

@@ -24,8 +24,13 @@ def test_it_listens_on_localhost_at_hayhooks_port_unless_told() -> None:
         "index",
         "dense",
     )
-    parsed = build_parser().parse_args(["serve", "--model", "m", "--backend", "onnx", "--precision", "int8"])
-    assert (parsed.backend, parsed.precision) == ("onnx", "int8")
+    assert args.workers is None  # the wrapper's default: the cores this process may use
+    parsed = build_parser().parse_args(
+        ["serve", "--model", "m", "--backend", "onnx", "--precision", "int8", "--workers", "3"]
+    )
+    assert (parsed.backend, parsed.precision, parsed.workers) == ("onnx", "int8", 3)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--model", "m", "--workers", "0"])
     with pytest.raises(SystemExit):  # the key is never a flag
         build_parser().parse_args(["serve", "--model", "m", "--api-key", "k"])
 

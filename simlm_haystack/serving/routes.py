@@ -4,9 +4,9 @@ hook) does only what a search needs.
 
 Hayhooks' own handler, around the same call, dumps the request to a dict, inspects the method's signature, records
 a span in its live trace buffer and binds a log context (even with tracing off), then FastAPI validates the result
-against the response model and encodes it with the standard library's ``json``: about 1.4 ms of one core a request
-on the benchmark machine, against 0.4 ms for this handler (BENCHMARKS.md, "Issue 28"), where the target for all of
-HTTP is 2 ms. A wrapper deployed with Hayhooks' own commands keeps Hayhooks' handler.
+against the response model and encodes it with the standard library's ``json``: 0.6 to 1.7 ms more of a core per
+search than this handler on the benchmark machine (BENCHMARKS.md, "Issue 28"), where the target for all of HTTP is
+2 ms. A wrapper deployed with Hayhooks' own commands keeps Hayhooks' handler.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class DeploymentRoute(APIRoute):
             raise RequestValidationError(error.errors(include_input=False)) from None
         # The fields as validated, not model_dump()'s deep copy: run_api takes models and plain values alike.
         result = await run_wrapper(self.wrapper, dict(fields))
-        return Response(pydantic_core.to_json({"result": result}), media_type="application/json")
+        # JSON has no NaN or infinity: null, as JavaScript writes them (FastAPI's encoder would fail the request).
+        body = pydantic_core.to_json({"result": result}, inf_nan_mode="null")
+        return Response(body, media_type="application/json")
 
 
 def is_json(content_type: str) -> bool:
