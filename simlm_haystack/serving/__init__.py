@@ -5,6 +5,7 @@
   classes (subclass :class:`SearchWrapper` in a ``pipeline_wrapper.py`` for Hayhooks' own commands);
 - :mod:`~simlm_haystack.serving.guards`: the API key and the body size, before every route;
 - :mod:`~simlm_haystack.serving.app`: Hayhooks' app with the deployments, its MCP server on the same port;
+- :mod:`~simlm_haystack.serving.routes`: the deployments' routes, Hayhooks', answered by ``serve``'s own handler;
 - :mod:`~simlm_haystack.serving.service`: the deployments of one collection, with the MCP tool's description;
 - :mod:`~simlm_haystack.serving.server`: running it (localhost unless told otherwise).
 

@@ -2,10 +2,9 @@
 
 Hayhooks lists each deployed pipeline as a tool (its name, description and request model's schema) and runs its
 ``run_api`` when the tool is called; this module does the same from Hayhooks' registry, on the MCP SDK's low-level
-``Server`` (Hayhooks 2.1's own MCP server is written for the SDK's 1.x API); a search runs on the wrapper's pool,
-as over REST. A tool call is checked by the same
-request model as ``POST /<name>/run``, and a refused one is a tool result marked as an error, naming the problem,
-so that the agent can correct its call.
+``Server`` (Hayhooks 2.1's own MCP server is written for the SDK's 1.x API), and a search runs on the wrapper's
+pool, as over REST. A tool call is checked by the same request model as ``POST /<name>/run``, and a refused one is
+a tool result marked as an error, naming the problem, so that the agent can correct its call.
 """
 
 from __future__ import annotations
