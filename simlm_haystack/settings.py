@@ -230,15 +230,21 @@ class EncoderSettings:
             "batch_size": self.batch_size,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EncoderSettings:
-        """Settings written by :meth:`to_dict` (``data`` is not changed)."""
+    @staticmethod
+    def init_values(data: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`to_dict`'s parameters as init arguments again: the device and the token as objects (``data`` is
+        not changed)."""
         values = dict(data)
         if isinstance(values.get("device"), dict):
             values["device"] = ComponentDevice.from_dict(values["device"])
         if isinstance(values.get("token"), dict):
             values["token"] = Secret.from_dict(values["token"])
-        return cls.create(**values)
+        return values
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncoderSettings:
+        """Settings written by :meth:`to_dict` (``data`` is not changed)."""
+        return cls.create(**cls.init_values(data))
 
     def load(self) -> DualEncoder:
         """The encoder these settings describe; loaded once per process and settings (the token is not part

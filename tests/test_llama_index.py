@@ -122,6 +122,21 @@ def test_vector_store_index_reads_titles_when_the_embedding_is_a_transformation(
     assert len(warnings) == 1 and "metadata string ('title: '" in warnings[0]
 
 
+def test_to_json_and_back_is_an_embedding_of_the_same_settings(tiny_bert: str) -> None:
+    embedding = DualEncoderEmbedding(
+        model=tiny_bert, recipe="simlm", device="cpu", embed_batch_size=7, title_key="heading", precision="fast"
+    )
+    written = embedding.to_json()
+    again = DualEncoderEmbedding.from_json(written)
+    assert again.to_json() == written
+    read = (again.recipe.name, again.precision, again.embed_batch_size, again.title_key)
+    assert read == ("simlm", "fast", 7, "heading")
+    np.testing.assert_array_equal(again.get_query_embedding(QUERIES[0]), embedding.get_query_embedding(QUERIES[0]))
+    assert DualEncoderEmbedding.from_dict(embedding.to_dict(), title_key=None).title_key is None
+    with pytest.raises(ValueError, match=r"[Ss]ecret|token"):  # a token given as a value is never written out
+        DualEncoderEmbedding(model=tiny_bert, recipe="simlm", token="hf_secret").to_dict()
+
+
 def test_wrong_input_is_named(tiny_bert: str) -> None:
     embedding = DualEncoderEmbedding(model=tiny_bert, recipe="simlm")
     with pytest.raises(TypeError, match="item 1 of texts is int"):

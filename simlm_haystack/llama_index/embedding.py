@@ -159,6 +159,22 @@ class DualEncoderEmbedding(HoldsEncoderSettings, BaseEmbedding):
     def class_name(cls) -> str:
         return "DualEncoderEmbedding"
 
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """LlamaIndex's serialised form (what ``to_json`` writes): the encoder settings as the Haystack components
+        write them (the token as its environment variable's name; a token given as a value cannot be written) and
+        this class's own fields. :meth:`from_dict` makes an embedding of the same settings."""
+        settings = self.settings.to_dict()
+        batch_size = settings.pop("batch_size")
+        own = {"title_key": self.title_key, "progress_bar": self.progress_bar, "num_workers": self.num_workers}
+        return {**settings, "embed_batch_size": batch_size, **own, "class_name": self.class_name()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> DualEncoderEmbedding:
+        """The embedding :meth:`to_dict` describes (``kwargs`` override its values; ``data`` is not changed)."""
+        values = {**data, **kwargs}
+        values.pop("class_name", None)
+        return cls(**EncoderSettings.init_values(values))
+
     @classmethod
     def from_encoder(
         cls, encoder: DualEncoder, *, embed_batch_size: int = 32, title_key: str | None = "title"
