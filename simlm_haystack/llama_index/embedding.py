@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from haystack.utils import ComponentDevice, Secret
+from haystack.utils.auth import SecretType
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
@@ -160,10 +162,15 @@ class DualEncoderEmbedding(HoldsEncoderSettings, BaseEmbedding):
         return "DualEncoderEmbedding"
 
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
-        """LlamaIndex's serialised form (what ``to_json`` writes): the encoder settings as the Haystack components
-        write them (the token as its environment variable's name; a token given as a value cannot be written) and
-        this class's own fields. :meth:`from_dict` makes an embedding of the same settings."""
-        settings = self.settings.to_dict()
+        """LlamaIndex's serialised form (what ``to_json`` writes, and what an ``IngestionPipeline``'s cache hashes on
+        every run): the encoder settings as the Haystack components write them and this class's own fields.
+        :meth:`from_dict` makes an embedding of the same settings. A token given as a value is not written (it is
+        ``None`` there): the Haystack components refuse to serialise it, and a cache key should not hold it."""
+        token = self.settings.token
+        written = self.settings
+        if token is not None and token.type is not SecretType.ENV_VAR:
+            written = dataclasses.replace(written, token=None)
+        settings = written.to_dict()
         batch_size = settings.pop("batch_size")
         own = {"title_key": self.title_key, "progress_bar": self.progress_bar, "num_workers": self.num_workers}
         return {**settings, "embed_batch_size": batch_size, **own, "class_name": self.class_name()}
