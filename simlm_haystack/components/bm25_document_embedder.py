@@ -73,6 +73,12 @@ class BM25SparseDocumentEmbedder(ReadsDocuments):
         self.settings = settings
         self.encoder = BM25Encoder(settings)
 
+    def measure_avg_len(self, documents: list[Document]) -> None:
+        """Encode from now on with ``avg_len`` measured on ``documents`` as this embedder reads them (title and
+        text, the meta fields it embeds): how a write into an empty collection settles ``avg_len="corpus"``."""
+        titles, texts = self._titles_and_texts(documents, text_embedder="BM25SparseTextEmbedder")
+        self.use_settings(self.settings.measured(texts, titles))
+
     def to_dict(self) -> dict[str, Any]:
         """Serialise the component."""
         return default_to_dict(

@@ -124,8 +124,7 @@ class WriteSetup:
                 "this write sees none before it starts (an indexing pipeline): index with index_documents or the "
                 "CLI, or pass bm25=BM25Settings(avg_len='corpus').measured(texts, titles)"
             )
-        titles, texts = self.sparse_embedder._titles_and_texts(list(documents), text_embedder="BM25SparseTextEmbedder")
-        self.sparse_embedder.use_settings(settings.measured(texts, titles))
+        self.sparse_embedder.measure_avg_len(list(documents))
 
     def check_collection(self) -> EncoderIdentity:
         """Load the embedder's model, then keep its identity with an empty collection or check it against the
