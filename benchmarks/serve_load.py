@@ -160,6 +160,16 @@ def http_overhead(retriever: Any, port: int, queries: list[str], pairs: int) -> 
     }
 
 
+def run_all(threads: list[threading.Thread]) -> float:
+    """Start ``threads`` together and wait for them all; the seconds it took."""
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def load_run(port: int, queries: list[str], clients: int, total: int) -> dict[str, Any]:
     """``total`` queries over ``clients`` concurrent clients; throughput, p50, p99, errors."""
     run = threaded_run(lambda: Client(port).search, queries, clients, total)
@@ -197,13 +207,7 @@ def threaded_run(searcher: Any, queries: list[str], threads: int, total: int) ->
                 latencies.append(elapsed)
                 errors[0] += documents is None
 
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    wall = time.perf_counter() - start
+    wall = run_all([threading.Thread(target=work) for _ in range(threads)])
     return {
         "queries": total,
         "seconds": round(wall, 2),
@@ -253,16 +257,9 @@ def writes_while_searching(port: int, queries: list[str], data: Path, batches: i
                     if expected is not None and expected != {"content": document["content"], "meta": document["meta"]}:
                         wrong.append(document["id"])
 
-    threads = [
-        threading.Thread(target=write),
-        *(threading.Thread(target=search, args=(n * 97,)) for n in range(searchers)),
-    ]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - start
+    wall = run_all(
+        [threading.Thread(target=write), *(threading.Thread(target=search, args=(n * 97,)) for n in range(searchers))]
+    )
     # Every acknowledged copy, found by a filtered search over them all.
     status, answer = Client(port).post(
         "search",
